@@ -1,0 +1,36 @@
+/**
+ * kubelet-rubber-stamp: approves kubelet serving certificate requests
+ * (signer `kubernetes.io/kubelet-serving`) that are provably legitimate.
+ *
+ * As a library, this module exports the pure decision core. Run as the main
+ * module, it is the command-line entry point.
+ *
+ * @example
+ * ```ts ignore
+ * import { decideServingRequest, inspectServingRequest } from "./mod.ts";
+ * const inspection = await inspectServingRequest(csr);
+ * const decision = decideServingRequest(inspection, { authorization: "unchecked" });
+ * console.log(decision.outcome, decision.reason, decision.message);
+ * ```
+ *
+ * @module
+ */
+export * from "./src/core/types.ts";
+export {
+  type AuthorizationFact,
+  decideServingRequest,
+  type DecisionFacts,
+  type Inspection,
+  inspectServingRequest,
+  isNodeRequester,
+  KUBELET_SERVING_SIGNER,
+} from "./src/core/decision.ts";
+export {
+  parseCertificateRequest,
+  type ParsedRequest,
+} from "./src/core/request.ts";
+
+if (import.meta.main) {
+  const { main } = await import("./src/cli/main.ts");
+  Deno.exit(await main(Deno.args));
+}

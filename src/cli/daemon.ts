@@ -1,0 +1,401 @@
+/**
+ * The daemon: load the cluster connection, serve the status endpoints, keep
+ * the Node and CSR caches, elect a leader, and let the leader approve, until
+ * the signal aborts; then shut down in order (stop deciding, finish in-flight
+ * writes, release the Lease, close the listener).
+ *
+ * @module
+ */
+import { discoverApiServiceIps } from "../controller/api_service.ts";
+import {
+  createApprover,
+  type ReconcileResult,
+} from "../controller/approver.ts";
+import { startController } from "../controller/controller.ts";
+import { createControllerMetrics } from "../controller/metrics.ts";
+import { startNodeCache } from "../controller/nodes.ts";
+import {
+  type CompiledPolicy,
+  compileServingPolicy,
+  type ServingPolicy,
+} from "../core/policy.ts";
+import { createKubeClient } from "../kube/client.ts";
+import {
+  type ClusterConnection,
+  loadClusterConnection,
+} from "../kube/config.ts";
+import {
+  type LeaderElector,
+  makeIdentity,
+  startLeaderElection,
+  validateLeaderElectionTimings,
+} from "../kube/lease.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createRegistry } from "../metrics.ts";
+import { startHttpServer } from "../serve/http.ts";
+import { DENO_VERSION, VERSION } from "../version.ts";
+import { type DaemonFlags, parseListen } from "./flags.ts";
+
+/** Things a caller (tests, the demo) may supply instead of the defaults. */
+export interface DaemonDeps {
+  /** Use this connection instead of loading --kubeconfig / in-cluster config. */
+  connection?: ClusterConnection;
+  log?: Logger;
+  /** Aborting it shuts the daemon down. */
+  signal?: AbortSignal;
+  /** Called once the HTTP listener is bound. */
+  onListening?: (port: number) => void;
+  /** Called after each reconcile (demo output, tests). */
+  onReconciled?: (name: string, result: ReconcileResult) => void;
+  /** Reflector tuning (tests shorten these). */
+  watchTimeoutSeconds?: () => number;
+  watchGraceMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
+  retry?: { baseDelayMs?: number; maxDelayMs?: number };
+  /** Liveness: the watch may be silent this long before /healthz fails. Default 15 min. */
+  maxSilenceMs?: number;
+  /** Leader-election identity (default: pod name or hostname + a unique suffix). */
+  identity?: string;
+  /** `KUBERNETES_SERVICE_HOST` (default: from the environment). */
+  serviceHost?: string;
+}
+
+/** Builds the serving policy the flags describe. */
+export function policyFromFlags(
+  flags: DaemonFlags,
+  apiServiceIps: string[] = [],
+): ServingPolicy {
+  return {
+    verifyNodeAddresses: flags.verifyNodeAddresses,
+    clusterDomain: flags.clusterDomain,
+    protectedNames: flags.protectedNames,
+    protectedCidrs: flags.protectedCidrs,
+    apiServiceIps: [...flags.apiServiceIps, ...apiServiceIps],
+    dnsNamePattern: flags.dnsNamePattern,
+    allowedCidrs: flags.allowedCidrs,
+    maxDnsNames: flags.maxDnsNames,
+    maxIpAddresses: flags.maxIpAddresses,
+    maxExpirationSeconds: flags.maxExpirationSeconds,
+    nodeAddressWaitMs: flags.nodeAddressWait,
+    maxPendingAgeMs: flags.maxPendingAge || undefined,
+  };
+}
+
+const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
+
+/**
+ * Runs the approver until `deps.signal` aborts (or, with `--once`, until what
+ * was pending has been decided). Resolves to the process exit code: 0 after a
+ * clean shutdown, 1 when it cannot start, 2 for a bad policy flag.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDaemon } from "./daemon.ts";
+ * import { parseFlags } from "./flags.ts";
+ * const ac = new AbortController();
+ * const code = await runDaemon(parseFlags(["--dry-run"]), { signal: ac.signal });
+ * ```
+ */
+export async function runDaemon(
+  flags: DaemonFlags,
+  deps: DaemonDeps = {},
+): Promise<number> {
+  const log = deps.log ??
+    createLogger({ format: flags.logFormat, level: flags.logLevel });
+  const signal = deps.signal ?? new AbortController().signal;
+
+  // Validate everything that can be validated before touching the network.
+  const checked = compileServingPolicy(policyFromFlags(flags));
+  if ("error" in checked) {
+    log.error("invalid policy flag", { error: checked.error });
+    return 2;
+  }
+  const timings = validateLeaderElectionTimings(
+    flags.leaderElectLeaseDuration,
+    flags.leaderElectRenewDeadline,
+    flags.leaderElectRetryPeriod,
+  );
+  if (timings) {
+    log.error("invalid leader-election flags", { error: timings });
+    return 2;
+  }
+
+  let connection: ClusterConnection;
+  try {
+    connection = deps.connection ??
+      await loadClusterConnection({
+        kubeconfig: flags.kubeconfig,
+        context: flags.context,
+      });
+  } catch (e) {
+    log.error("cannot load cluster configuration", { error: errorText(e) });
+    return 1;
+  }
+  const inCluster = connection.source === "in-cluster";
+  const leaderElect = !flags.once && (flags.leaderElect ?? inCluster);
+  const listen = parseListen(flags.listen)!;
+  const client = createKubeClient(connection, {
+    qps: flags.kubeApiQps,
+    burst: flags.kubeApiBurst,
+    timeoutMs: flags.kubeApiTimeout * 1000,
+    userAgent: `kubelet-rubber-stamp/${VERSION}`,
+  });
+
+  const registry = createRegistry();
+  const metrics = createControllerMetrics(registry);
+  registry.gauge(
+    "kubelet_rubber_stamp_build_info",
+    "Build information; the value is always 1.",
+  ).set(1, { version: VERSION, deno_version: DENO_VERSION });
+  const leaderGauge = registry.gauge(
+    "kubelet_rubber_stamp_leader",
+    "1 while this replica holds the leader-election Lease (always 1 without leader election).",
+  );
+  const stormGauge = registry.gauge(
+    "kubelet_rubber_stamp_storm_guard_active",
+    "1 while approvals are held back because pending CSRs exceed Nodes + --max-pending-surplus.",
+  );
+
+  // Internal lifecycle: aborted on shutdown, after which nothing new starts.
+  const life = new AbortController();
+  const onAbort = () => life.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+
+  // Both are set once start-up gets that far; closures below read them late.
+  let policy: CompiledPolicy | undefined = undefined;
+  let controller: ReturnType<typeof startController> | undefined = undefined;
+  let leading = !leaderElect;
+  let elector: LeaderElector | undefined;
+  const nodes = startNodeCache({
+    client,
+    log,
+    signal: life.signal,
+    onChange: () => controller?.nodesChanged(),
+    watchTimeoutSeconds: deps.watchTimeoutSeconds,
+    watchGraceMs: deps.watchGraceMs,
+    backoff: deps.backoff,
+    onRestart: (kind, cause) => metrics.watchRestarted(kind, cause),
+  });
+
+  let stormActive = false;
+  const stormGuard = () => {
+    const pending = controller?.pendingCount() ?? 0;
+    const limit = nodes.size() + flags.maxPendingSurplus;
+    const active = pending > limit;
+    if (active !== stormActive) {
+      stormActive = active;
+      stormGauge.set(active ? 1 : 0);
+      (active ? log.error : log.info)(
+        active
+          ? "storm guard on: approvals held back"
+          : "storm guard off: approving again",
+        {
+          pending,
+          nodes: nodes.size(),
+          maxPendingSurplus: flags.maxPendingSurplus,
+        },
+      );
+    }
+    return active
+      ? `${pending} pending kubelet-serving CSRs exceed ${nodes.size()} Nodes + ${flags.maxPendingSurplus} (--max-pending-surplus); approvals are held back until the backlog shrinks`
+      : undefined;
+  };
+
+  const approver = createApprover({
+    client,
+    log,
+    dryRun: flags.dryRun,
+    denyInvalid: flags.denyInvalid,
+    subresource: flags.subresource,
+    observer: metrics,
+    get policy() {
+      return policy;
+    },
+    nodes: flags.verifyNodeAddresses ? nodes : undefined,
+    mayWrite: () => leading && !life.signal.aborted,
+    stormGuard,
+  });
+
+  let server;
+  try {
+    server = startHttpServer({
+      hostname: listen.hostname,
+      port: listen.port,
+      status: {
+        healthy: () => {
+          const silent = Date.now() -
+            (controller?.lastProgress() ?? Date.now());
+          const max = deps.maxSilenceMs ?? 15 * 60_000;
+          if (silent >= max) {
+            return {
+              ok: false,
+              detail: `CSR watch silent for ${Math.round(silent / 1000)}s`,
+            };
+          }
+          if (
+            elector?.isLeader() &&
+            Date.now() - elector.lastRenew() >
+              flags.leaderElectLeaseDuration + 10_000
+          ) {
+            return { ok: false, detail: "leading without renewing the Lease" };
+          }
+          return true;
+        },
+        ready: () => {
+          if (!policy) {
+            return { ok: false, detail: "API service IPs not discovered yet" };
+          }
+          if (!nodes.synced()) {
+            return { ok: false, detail: "Node cache not synced" };
+          }
+          if (!controller?.synced()) {
+            return { ok: false, detail: "CSR cache not synced" };
+          }
+          return true;
+        },
+        metrics: () => registry.render(),
+      },
+    });
+  } catch (e) {
+    signal.removeEventListener("abort", onAbort);
+    life.abort();
+    await nodes.done;
+    client.close();
+    log.error("cannot listen", { listen: flags.listen, error: errorText(e) });
+    return 1;
+  }
+  deps.onListening?.(server.port);
+
+  log.info("starting", {
+    version: VERSION,
+    deno: DENO_VERSION,
+    server: connection.server,
+    config: connection.source,
+    listen: `${server.hostname}:${server.port}`,
+    dryRun: flags.dryRun,
+    denyInvalid: flags.denyInvalid,
+    leaderElect,
+    verifyNodeAddresses: flags.verifyNodeAddresses,
+  });
+  if (!flags.verifyNodeAddresses) {
+    log.warn(
+      "--verify-node-addresses=false: SANs are NOT checked against Node addresses; any node can get a certificate for another node's names",
+    );
+  }
+
+  const discovered = await discoverApiServiceIps({
+    client,
+    log,
+    signal: life.signal,
+    serviceHost: deps.serviceHost ?? Deno.env.get("KUBERNETES_SERVICE_HOST"),
+  });
+  const compiled = compileServingPolicy(policyFromFlags(flags, discovered));
+  if ("error" in compiled) throw new Error(`policy: ${compiled.error}`); // validated above
+  policy = compiled;
+  log.info("protecting API service IPs", {
+    apiServiceIps: compiled.policy.apiServiceIps,
+  });
+
+  controller = startController({
+    client,
+    approver,
+    log,
+    signal: life.signal,
+    concurrency: flags.workers,
+    watchTimeoutSeconds: deps.watchTimeoutSeconds,
+    watchGraceMs: deps.watchGraceMs,
+    backoff: deps.backoff,
+    retry: deps.retry,
+    onRestart: (kind, cause) => metrics.watchRestarted(kind, cause),
+    onReconciled: deps.onReconciled,
+    isLeader: () => leading,
+    requeueWaits: !flags.once,
+  });
+  registry.onCollect(() =>
+    metrics.setPending(controller!.pending(), new Date())
+  );
+  leaderGauge.set(leading ? 1 : 0);
+
+  const electorStop = new AbortController();
+  if (leaderElect) {
+    const namespace = flags.leaderElectNamespace ?? connection.namespace ??
+      "default";
+    elector = startLeaderElection({
+      client,
+      namespace,
+      name: flags.leaderElectLeaseName,
+      identity: deps.identity ?? makeIdentity(),
+      leaseDurationMs: flags.leaderElectLeaseDuration,
+      renewDeadlineMs: flags.leaderElectRenewDeadline,
+      retryPeriodMs: flags.leaderElectRetryPeriod,
+      signal: electorStop.signal,
+      log,
+      onStartedLeading(leadership) {
+        leading = true;
+        leaderGauge.set(1);
+        log.info("became leader", {
+          lease: `${namespace}/${flags.leaderElectLeaseName}`,
+        });
+        leadership.addEventListener("abort", () => {
+          leading = false;
+          leaderGauge.set(0);
+          if (!life.signal.aborted) {
+            log.warn("lost leadership: approving stopped");
+          }
+        }, { once: true });
+        // Whatever arrived while following is decided now.
+        controller!.resync();
+      },
+      onNewLeader: (identity) => log.info("leader is", { identity }),
+    });
+  }
+
+  let exit = 0;
+  if (flags.once) {
+    exit = await runOnce(controller, nodes, life.signal, log);
+    life.abort();
+  } else if (!life.signal.aborted) {
+    await new Promise<void>((r) =>
+      life.signal.addEventListener("abort", () => r(), { once: true })
+    );
+  }
+  signal.removeEventListener("abort", onAbort);
+  log.info("shutting down");
+  // Stop deciding, let in-flight writes finish (bounded), then hand the
+  // Lease over so the other replica takes over at once.
+  await controller.stop(2_500);
+  electorStop.abort();
+  await elector?.done;
+  await nodes.done;
+  await server.shutdown();
+  client.close();
+  log.info("stopped", { exit });
+  return exit;
+}
+
+async function runOnce(
+  controller: ReturnType<typeof startController>,
+  nodes: ReturnType<typeof startNodeCache>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<number> {
+  const aborted = new Promise<"aborted">((r) =>
+    signal.addEventListener("abort", () => r("aborted"), { once: true })
+  );
+  const ready = await Promise.race([
+    Promise.all([controller.whenSynced(), nodes.whenSynced()]).then(() =>
+      "synced" as const
+    ),
+    aborted,
+  ]);
+  if (ready === "aborted") return 0;
+  const settled = await Promise.race([
+    controller.queue.idle().then(() => "idle" as const),
+    aborted,
+  ]);
+  if (settled === "aborted") return 0;
+  log.info("--once: everything pending has been decided", {
+    pending: controller.pendingCount(),
+  });
+  return 0;
+}

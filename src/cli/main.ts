@@ -1,0 +1,53 @@
+/**
+ * The command-line entry: flags, `--help`, and the daemon with signal
+ * handling that works as PID 1.
+ *
+ * @module
+ */
+import { runDaemon } from "./daemon.ts";
+import { FlagError, helpText, parseFlags } from "./flags.ts";
+
+/**
+ * Runs the CLI with `args` and resolves to the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(["--help"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  if (args[0] === "check") {
+    const { runCheck } = await import("./check.ts");
+    return await runCheck(args.slice(1));
+  }
+  let flags;
+  try {
+    flags = parseFlags(args);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (flags.help) {
+    console.log(helpText());
+    return 0;
+  }
+  if (flags.version) {
+    const { versionLine } = await import("../version.ts");
+    console.log(versionLine());
+    return 0;
+  }
+  const stop = new AbortController();
+  // As PID 1 a process without handlers ignores SIGTERM: always register.
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await runDaemon(flags, { signal: stop.signal });
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The CSR controller: a reflector keeps a cache of pending kubelet-serving
+ * CSRs, every change enqueues the CSR's name, and workers reconcile names
+ * from the queue with the approver. Terminal CSRs leave the cache.
+ *
+ * @module
+ */
+import { KUBELET_SERVING_SIGNER } from "../core/decision.ts";
+import type { CertificateSigningRequest } from "../core/types.ts";
+import { linkSignals } from "../kube/abort.ts";
+import { type RestartCause, runReflector } from "../kube/reflector.ts";
+import type { KubeClient } from "../kube/types.ts";
+import type { Logger } from "../log.ts";
+import { type Approver, CSR_PATH, type ReconcileResult } from "./approver.ts";
+import { createWorkQueue, type WorkQueue } from "./queue.ts";
+
+/** Options of {@linkcode startController}. */
+export interface ControllerOptions {
+  client: KubeClient;
+  approver: Approver;
+  log: Logger;
+  signal: AbortSignal;
+  /** Parallel reconciles. Default 4. */
+  concurrency?: number;
+  /** Reflector tuning (tests shorten these). */
+  watchTimeoutSeconds?: () => number;
+  watchGraceMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
+  retry?: { baseDelayMs?: number; maxDelayMs?: number };
+  pageSize?: number;
+  onRestart?: (kind: "relist" | "watch", cause: RestartCause) => void;
+  onReconciled?: (name: string, result: ReconcileResult) => void;
+  /** Reconcile only while this holds (leader election); default always. */
+  isLeader?: () => boolean;
+  /** Decide waiting CSRs again when their wait ends. Default true (off for --once). */
+  requeueWaits?: boolean;
+}
+
+/** A running controller. */
+export interface Controller {
+  /** True once the first list has been received. */
+  synced(): boolean;
+  /** Resolves on first sync (or never, if it never syncs). */
+  whenSynced(): Promise<void>;
+  /** Time (ms epoch) of the last sign of life from the watch. */
+  lastProgress(): number;
+  /** Pending kubelet-serving CSRs known now. */
+  pending(): CertificateSigningRequest[];
+  /** Number of pending kubelet-serving CSRs known now. */
+  pendingCount(): number;
+  /** Queues every cached CSR again (on becoming leader). */
+  resync(): void;
+  /** Queues the CSRs waiting for Node facts again (a Node changed). */
+  nodesChanged(): void;
+  queue: WorkQueue;
+  /** Stops the watch and drains in-flight work (bounded). */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+function isTerminal(csr: CertificateSigningRequest): boolean {
+  if (csr.status?.certificate) return true;
+  return (csr.status?.conditions ?? []).some((c) =>
+    c?.type === "Approved" || c?.type === "Denied" || c?.type === "Failed"
+  );
+}
+
+/**
+ * Starts watching and reconciling.
+ *
+ * @example
+ * ```ts ignore
+ * import { startController } from "./controller.ts";
+ * const controller = startController({ client, approver, log, signal });
+ * await controller.whenSynced();
+ * ```
+ */
+export function startController(options: ControllerOptions): Controller {
+  const { log } = options;
+  const cache = new Map<string, CertificateSigningRequest>();
+  let synced = false;
+  let lastProgress = Date.now();
+  let resolveSynced!: () => void;
+  const syncedPromise = new Promise<void>((r) => resolveSynced = r);
+  // Stopping is its own abort, linked to the caller's (see kube/abort.ts).
+  const stopping = linkSignals(options.signal);
+  const waiting = new Set<string>();
+  const isLeader = options.isLeader ?? (() => true);
+  const signal = stopping.signal;
+
+  const queue = createWorkQueue({
+    concurrency: options.concurrency ?? 4,
+    baseDelayMs: options.retry?.baseDelayMs,
+    maxDelayMs: options.retry?.maxDelayMs,
+    onRetry: (key, error, delayMs, attempt) =>
+      log.warn("reconcile failed; retrying", {
+        csr: key,
+        error: error instanceof Error ? error.message : String(error),
+        delayMs: Math.round(delayMs),
+        attempt,
+      }),
+    async process(name) {
+      const csr = cache.get(name);
+      if (!csr) {
+        waiting.delete(name);
+        return;
+      }
+      // A follower keeps its cache warm but decides nothing: the leader does.
+      if (!isLeader()) return;
+      const result = await options.approver.reconcile(csr);
+      options.onReconciled?.(name, result);
+      if (result.action === "waiting") waiting.add(name);
+      else waiting.delete(name);
+      if (result.action === "gone") {
+        cache.delete(name);
+      } else if (result.object) {
+        observe(result.object, false);
+      }
+      if (result.retry) return { retry: true, error: result.error };
+      if (
+        result.requeueAfterMs !== undefined && options.requeueWaits !== false
+      ) {
+        return { requeueAfterMs: result.requeueAfterMs };
+      }
+    },
+  });
+
+  /** Caches `csr` while it is pending, and queues it when asked. */
+  function observe(csr: CertificateSigningRequest, enqueue: boolean) {
+    const name = csr?.metadata?.name;
+    if (typeof name !== "string") return;
+    if (csr.spec?.signerName !== KUBELET_SERVING_SIGNER || isTerminal(csr)) {
+      cache.delete(name);
+      waiting.delete(name);
+      return;
+    }
+    const known = cache.get(name);
+    if (
+      known &&
+      known.metadata.resourceVersion === csr.metadata.resourceVersion &&
+      !enqueue
+    ) return;
+    cache.set(name, csr);
+    if (enqueue) queue.add(name);
+  }
+
+  const reflector = runReflector<CertificateSigningRequest>({
+    client: options.client,
+    path: CSR_PATH,
+    fieldSelector: `spec.signerName=${KUBELET_SERVING_SIGNER}`,
+    signal,
+    pageSize: options.pageSize,
+    watchTimeoutSeconds: options.watchTimeoutSeconds,
+    watchGraceMs: options.watchGraceMs,
+    backoff: options.backoff,
+    handler: {
+      replace(items) {
+        const seen = new Set<string>();
+        for (const csr of items) {
+          seen.add(csr.metadata.name);
+          observe(csr, true);
+        }
+        for (const name of [...cache.keys()]) {
+          if (!seen.has(name)) cache.delete(name);
+        }
+      },
+      added: (csr) => observe(csr, true),
+      modified: (csr) => observe(csr, true),
+      deleted: (csr) => {
+        cache.delete(csr.metadata.name);
+        waiting.delete(csr.metadata.name);
+      },
+    },
+    onSynced() {
+      synced = true;
+      resolveSynced();
+      log.info("CSR cache synced", { pending: cache.size });
+    },
+    onProgress() {
+      lastProgress = Date.now();
+    },
+    onError(phase, error) {
+      log.warn(`${phase} failed`, {
+        resource: "certificatesigningrequests",
+        error: error instanceof Error ? error.message : String(error),
+      });
+    },
+    onRestart(kind, cause) {
+      lastProgress = Date.now();
+      if (cause !== "closed") {
+        log.info(kind === "relist" ? "listing CSRs" : "restarting CSR watch", {
+          cause,
+        });
+      }
+      options.onRestart?.(kind, cause);
+    },
+  });
+
+  return {
+    synced: () => synced,
+    whenSynced: () => syncedPromise,
+    lastProgress: () => lastProgress,
+    pending: () => [...cache.values()],
+    pendingCount: () => cache.size,
+    resync() {
+      for (const name of cache.keys()) queue.add(name);
+    },
+    nodesChanged() {
+      for (const name of waiting) queue.add(name);
+    },
+    queue,
+    async stop(timeoutMs = 4_000) {
+      stopping.abort();
+      await Promise.all([reflector, queue.shutdown(timeoutMs)]);
+    },
+  };
+}

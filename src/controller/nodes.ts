@@ -1,0 +1,162 @@
+/**
+ * The Node address cache: a reflector over `/api/v1/nodes` that keeps only
+ * name → `status.addresses` (never whole Node objects) and an index from each
+ * address to the Nodes that have it, answering the core's `NodeFacts`.
+ *
+ * @module
+ */
+import {
+  type NodeAddress,
+  nodeAddressKeys,
+  type NodeFacts,
+} from "../core/policy.ts";
+import { runReflector } from "../kube/reflector.ts";
+import type { KubeClient } from "../kube/types.ts";
+import type { Logger } from "../log.ts";
+
+interface NodeObject {
+  metadata: { name: string; resourceVersion?: string };
+  status?: { addresses?: NodeAddress[] };
+}
+
+/** A running Node cache. */
+export interface NodeCache extends NodeFacts {
+  /** True once the first list has been received. */
+  synced(): boolean;
+  whenSynced(): Promise<void>;
+  /** Number of Nodes known. */
+  size(): number;
+  /** Resolves when the reflector loop has exited. */
+  done: Promise<void>;
+}
+
+/** Options of {@linkcode startNodeCache}. */
+export interface NodeCacheOptions {
+  client: KubeClient;
+  log: Logger;
+  signal: AbortSignal;
+  /** Called with a Node's name whenever its addresses change, appear or vanish. */
+  onChange?: (name: string) => void;
+  watchTimeoutSeconds?: () => number;
+  watchGraceMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
+  onRestart?: (kind: "relist" | "watch", cause: string) => void;
+}
+
+function sameAddresses(
+  a: readonly NodeAddress[] | undefined,
+  b: readonly NodeAddress[],
+) {
+  return a !== undefined && a.length === b.length &&
+    a.every((x, i) => x.type === b[i].type && x.address === b[i].address);
+}
+
+/**
+ * Starts the Node cache.
+ *
+ * @example
+ * ```ts ignore
+ * import { startNodeCache } from "./nodes.ts";
+ * const nodes = startNodeCache({ client, log, signal });
+ * await nodes.whenSynced();
+ * nodes.addressesOf("worker-1");
+ * ```
+ */
+export function startNodeCache(options: NodeCacheOptions): NodeCache {
+  const addresses = new Map<string, readonly NodeAddress[]>();
+  const owners = new Map<string, Set<string>>();
+  let synced = false;
+  let resolveSynced!: () => void;
+  const syncedPromise = new Promise<void>((r) => resolveSynced = r);
+
+  const index = (name: string, list: readonly NodeAddress[], add: boolean) => {
+    const keys = nodeAddressKeys(list);
+    for (
+      const [kind, values] of [["dns", keys.dns], ["ip", keys.ip]] as const
+    ) {
+      for (const value of values) {
+        const key = `${kind}:${value}`;
+        let set = owners.get(key);
+        if (add) {
+          if (!set) owners.set(key, set = new Set());
+          set.add(name);
+        } else if (set) {
+          set.delete(name);
+          if (set.size === 0) owners.delete(key);
+        }
+      }
+    }
+  };
+
+  const put = (node: NodeObject) => {
+    const name = node?.metadata?.name;
+    if (typeof name !== "string") return;
+    const raw = node.status?.addresses;
+    // Keep only well-formed entries, copied: never the whole object.
+    const list = (Array.isArray(raw) ? raw : [])
+      .filter((a) =>
+        typeof a?.type === "string" && typeof a?.address === "string"
+      )
+      .map((a) => ({ type: a.type, address: a.address }));
+    const old = addresses.get(name);
+    if (sameAddresses(old, list)) return;
+    if (old) index(name, old, false);
+    addresses.set(name, list);
+    index(name, list, true);
+    options.onChange?.(name);
+  };
+
+  const remove = (name: string) => {
+    const old = addresses.get(name);
+    if (!old) return;
+    index(name, old, false);
+    addresses.delete(name);
+    options.onChange?.(name);
+  };
+
+  const done = runReflector<NodeObject>({
+    client: options.client,
+    path: "/api/v1/nodes",
+    signal: options.signal,
+    watchTimeoutSeconds: options.watchTimeoutSeconds,
+    watchGraceMs: options.watchGraceMs,
+    backoff: options.backoff,
+    handler: {
+      replace(items) {
+        const seen = new Set<string>();
+        for (const n of items) {
+          seen.add(n.metadata.name);
+          put(n);
+        }
+        for (const name of [...addresses.keys()]) {
+          if (!seen.has(name)) remove(name);
+        }
+      },
+      added: put,
+      modified: put,
+      deleted: (n) => remove(n.metadata.name),
+    },
+    onSynced() {
+      synced = true;
+      resolveSynced();
+      options.log.info("Node cache synced", { nodes: addresses.size });
+    },
+    onError(phase, error) {
+      options.log.warn(`${phase} failed`, {
+        resource: "nodes",
+        error: error instanceof Error ? error.message : String(error),
+      });
+    },
+    onRestart: options.onRestart,
+  });
+
+  return {
+    addressesOf: (name) => addresses.get(name),
+    ownersOf: (kind, value) =>
+      [...(owners.get(`${kind}:${value}`) ?? [])].sort(),
+    synced: () => synced,
+    whenSynced: () => syncedPromise,
+    size: () => addresses.size,
+    done,
+  };
+}

@@ -1,0 +1,107 @@
+/** The command line as a user runs it: `deno run ... mod.ts [flags]`. */
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { VERSION } from "../src/version.ts";
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "mod.ts",
+      ...args,
+    ],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+Deno.test("--help prints every flag and exits 0", async () => {
+  const r = await run(["--help"]);
+  assertEquals(r.code, 0);
+  for (
+    const flag of [
+      "--kubeconfig",
+      "--context",
+      "--listen",
+      "--dry-run",
+      "--deny-invalid",
+      "--log-format",
+      "--log-level",
+      "--kube-api-qps",
+      "--kube-api-burst",
+    ]
+  ) {
+    assert(r.stdout.includes(flag), `help lists ${flag}`);
+  }
+});
+
+Deno.test("--version prints the version from deno.json and the Deno version", async () => {
+  const r = await run(["--version"]);
+  assertEquals(r.code, 0);
+  assertMatch(
+    r.stdout,
+    new RegExp(
+      `kubelet-rubber-stamp ${
+        VERSION.replaceAll(".", "\\.")
+      } \\(deno \\d+\\.\\d+\\.\\d+\\)`,
+    ),
+  );
+});
+
+Deno.test("a bad flag value exits 2 with one line naming the flag", async () => {
+  const r = await run(["--log-format=xml"]);
+  assertEquals(r.code, 2);
+  assertEquals(r.stderr.trim().split("\n").length, 1);
+  assertMatch(r.stderr, /--log-format/);
+});
+
+Deno.test("an unreadable kubeconfig exits 1 with a clear error and no listener", async () => {
+  const missing = await Deno.makeTempDir();
+  try {
+    const r = await run([
+      `--kubeconfig=${missing}/nope.yaml`,
+      "--listen=127.0.0.1:0",
+    ]);
+    assertEquals(r.code, 1);
+    assertMatch(r.stderr, /nope\.yaml/);
+    assertMatch(r.stderr, /cannot load cluster configuration/);
+  } finally {
+    await Deno.remove(missing, { recursive: true });
+  }
+});
+
+Deno.test("a malformed kubeconfig exits 1 naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/kc.yaml`,
+      "apiVersion: v1\nclusters: [ {{{\n",
+    );
+    const r = await run([
+      `--kubeconfig=${dir}/kc.yaml`,
+      "--listen=127.0.0.1:0",
+    ]);
+    assertEquals(r.code, 1);
+    assertMatch(r.stderr, /kc\.yaml/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("no kubeconfig and not in a cluster exits 1 explaining what is missing", async () => {
+  const r = await run(["--listen=127.0.0.1:0"], {
+    KUBECONFIG: "",
+    KUBERNETES_SERVICE_HOST: "",
+  });
+  assertEquals(r.code, 1);
+  assertMatch(r.stderr, /KUBERNETES_SERVICE_HOST|kubeconfig/i);
+});
