@@ -12,6 +12,10 @@ import {
   type ReconcileResult,
 } from "../controller/approver.ts";
 import { startController } from "../controller/controller.ts";
+import {
+  createEventRecorder,
+  DEFAULT_REPORTING_CONTROLLER,
+} from "../controller/events.ts";
 import { createControllerMetrics } from "../controller/metrics.ts";
 import { startNodeCache } from "../controller/nodes.ts";
 import {
@@ -30,6 +34,7 @@ import {
   startLeaderElection,
   validateLeaderElectionTimings,
 } from "../kube/lease.ts";
+import type { CertificateSigningRequest } from "../core/types.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createRegistry } from "../metrics.ts";
 import { startHttpServer } from "../serve/http.ts";
@@ -79,6 +84,16 @@ export function policyFromFlags(
     nodeAddressWaitMs: flags.nodeAddressWait,
     maxPendingAgeMs: flags.maxPendingAge || undefined,
   };
+}
+
+/** The resource (and subresource) a request path names, for metric labels. */
+export function resourceOf(path: string): string {
+  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
+  // /api/v1/... or /apis/group/version/...; skip namespaces/<ns>.
+  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const [resource = "unknown", , sub] = rest;
+  return sub ? `${resource}/${sub}` : resource;
 }
 
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
@@ -134,14 +149,28 @@ export async function runDaemon(
   const inCluster = connection.source === "in-cluster";
   const leaderElect = !flags.once && (flags.leaderElect ?? inCluster);
   const listen = parseListen(flags.listen)!;
+  const registry = createRegistry();
+  const apiRequests = registry.counter(
+    "kubelet_rubber_stamp_api_requests_total",
+    "Requests to the Kubernetes API, by verb, resource and status code (0: no answer).",
+  );
+  const apiLatency = registry.histogram(
+    "kubelet_rubber_stamp_api_request_duration_seconds",
+    "Time to the API server's response headers, by verb and resource.",
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
   const client = createKubeClient(connection, {
     qps: flags.kubeApiQps,
     burst: flags.kubeApiBurst,
     timeoutMs: flags.kubeApiTimeout * 1000,
     userAgent: `kubelet-rubber-stamp/${VERSION}`,
+    onResponse({ method, path, status, seconds }) {
+      const resource = resourceOf(path);
+      apiRequests.inc({ verb: method, resource, code: String(status) });
+      apiLatency.observe(seconds, { verb: method, resource });
+    },
   });
 
-  const registry = createRegistry();
   const metrics = createControllerMetrics(registry);
   registry.gauge(
     "kubelet_rubber_stamp_build_info",
@@ -177,28 +206,52 @@ export async function runDaemon(
     onRestart: (kind, cause) => metrics.watchRestarted(kind, cause),
   });
 
+  const identity = deps.identity ?? makeIdentity();
+  const events = createEventRecorder({
+    client,
+    log: log.with({ component: "events" }),
+    reportingController: DEFAULT_REPORTING_CONTROLLER,
+    reportingInstance: identity,
+  });
+  const regarding = (csr: CertificateSigningRequest) => ({
+    apiVersion: "certificates.k8s.io/v1",
+    kind: "CertificateSigningRequest",
+    name: csr.metadata.name,
+    uid: csr.metadata.uid,
+    resourceVersion: csr.metadata.resourceVersion,
+  });
+
   let stormActive = false;
-  const stormGuard = () => {
+  const stormGuard = (csr: CertificateSigningRequest) => {
     const pending = controller?.pendingCount() ?? 0;
     const limit = nodes.size() + flags.maxPendingSurplus;
     const active = pending > limit;
+    const message =
+      `${pending} pending kubelet-serving CSRs exceed ${nodes.size()} Nodes + ` +
+      `${flags.maxPendingSurplus} (--max-pending-surplus); approvals are held back until the backlog shrinks`;
     if (active !== stormActive) {
       stormActive = active;
       stormGauge.set(active ? 1 : 0);
-      (active ? log.error : log.info)(
-        active
-          ? "storm guard on: approvals held back"
-          : "storm guard off: approving again",
-        {
-          pending,
-          nodes: nodes.size(),
-          maxPendingSurplus: flags.maxPendingSurplus,
-        },
-      );
+      const fields = {
+        pending,
+        nodes: nodes.size(),
+        maxPendingSurplus: flags.maxPendingSurplus,
+      };
+      if (active) {
+        log.error("storm guard on: approvals held back", fields);
+        // One Event per episode, on the CSR that tripped it.
+        events.record({
+          regarding: regarding(csr),
+          type: "Warning",
+          reason: "StormGuard",
+          action: "HoldBack",
+          note: message,
+        });
+      } else {
+        log.info("storm guard off: approving again", fields);
+      }
     }
-    return active
-      ? `${pending} pending kubelet-serving CSRs exceed ${nodes.size()} Nodes + ${flags.maxPendingSurplus} (--max-pending-surplus); approvals are held back until the backlog shrinks`
-      : undefined;
+    return active ? message : undefined;
   };
 
   const approver = createApprover({
@@ -214,6 +267,24 @@ export async function runDaemon(
     nodes: flags.verifyNodeAddresses ? nodes : undefined,
     mayWrite: () => leading && !life.signal.aborted,
     stormGuard,
+    onDecision(action, decision, csr) {
+      const event = {
+        approved: { type: "Normal", action: "Approve" },
+        denied: { type: "Warning", action: "Deny" },
+        "left-pending": { type: "Warning", action: "LeavePending" },
+        waiting: { type: "Normal", action: "WaitForNode" },
+      }[action as string] as
+        | { type: "Normal" | "Warning"; action: string }
+        | undefined;
+      // Ignored CSRs are not ours: we say nothing about them.
+      if (!event || flags.dryRun) return;
+      events.record({
+        regarding: regarding(csr),
+        ...event,
+        reason: decision.reason,
+        note: decision.message,
+      });
+    },
   });
 
   let server;
@@ -260,6 +331,7 @@ export async function runDaemon(
     signal.removeEventListener("abort", onAbort);
     life.abort();
     await nodes.done;
+    await events.close(0);
     client.close();
     log.error("cannot listen", { listen: flags.listen, error: errorText(e) });
     return 1;
@@ -324,7 +396,7 @@ export async function runDaemon(
       client,
       namespace,
       name: flags.leaderElectLeaseName,
-      identity: deps.identity ?? makeIdentity(),
+      identity,
       leaseDurationMs: flags.leaderElectLeaseDuration,
       renewDeadlineMs: flags.leaderElectRenewDeadline,
       retryPeriodMs: flags.leaderElectRetryPeriod,
@@ -367,6 +439,7 @@ export async function runDaemon(
   electorStop.abort();
   await elector?.done;
   await nodes.done;
+  await events.close(1_500);
   await server.shutdown();
   client.close();
   log.info("stopped", { exit });

@@ -43,6 +43,8 @@ export interface ReconcileResult {
   object?: CertificateSigningRequest;
   /** True when the caller should retry later with backoff (transient failure). */
   retry?: boolean;
+  /** With `retry`: not sooner than this (the server's `Retry-After`). */
+  retryAfterMs?: number;
   /** Decide again after this many ms (a `wait` that becomes final then, or the storm guard). */
   requeueAfterMs?: number;
   error?: unknown;
@@ -80,7 +82,7 @@ export interface ApproverOptions {
   /** Writes are made only while this holds (leader election). Default: always. */
   mayWrite?: () => boolean;
   /** A message while the storm guard holds approvals back, else undefined. */
-  stormGuard?: () => string | undefined;
+  stormGuard?: (csr: CertificateSigningRequest) => string | undefined;
   /** Called after each decision with what was done (Events). */
   onDecision?: (
     action: ReconcileAction,
@@ -92,6 +94,16 @@ export interface ApproverOptions {
 /** A CSR reconciler. */
 export interface Approver {
   reconcile(csr: CertificateSigningRequest): Promise<ReconcileResult>;
+}
+
+/** Longest `Retry-After` honoured: a bogus header must not park a CSR for hours. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** The server's `Retry-After` (429, some 503s) in ms, if `e` carries one. */
+function retryAfterOf(e: unknown): number | undefined {
+  return isApiError(e) && e.retryAfterSeconds !== undefined
+    ? Math.min(MAX_RETRY_AFTER_MS, e.retryAfterSeconds * 1000)
+    : undefined;
 }
 
 /** RFC 3339 with second precision, what metav1.Time serializes to. */
@@ -124,6 +136,7 @@ export function createApprover(options: ApproverOptions): Approver {
 
   const authorize = async (
     csr: CertificateSigningRequest,
+    onRetryAfter: (ms: number) => void,
   ): Promise<AuthorizationFact> => {
     try {
       const review = await client.request<
@@ -164,6 +177,8 @@ export function createApprover(options: ApproverOptions): Approver {
           `${csr.spec.username} may not create certificatesigningrequests/${subresource}: ${why}`,
       };
     } catch (e) {
+      const retryAfterMs = retryAfterOf(e);
+      if (retryAfterMs !== undefined) onRetryAfter(retryAfterMs);
       return { error: e instanceof Error ? e.message : String(e) };
     }
   };
@@ -218,6 +233,8 @@ export function createApprover(options: ApproverOptions): Approver {
     csr: CertificateSigningRequest,
   ): Promise<ReconcileResult | "conflict"> => {
     const at = now();
+    // Set when the review was throttled: the retry must wait that long.
+    let sarRetryAfterMs: number | undefined;
     const inspection = await inspectServingRequest(csr, { now: at });
     const facts = { policy: options.policy, nodes: options.nodes, now: at };
     // The pure decision first; only a request that would be approved costs
@@ -227,7 +244,7 @@ export function createApprover(options: ApproverOptions): Approver {
       authorization: "unchecked",
     });
     if (decision.outcome === "approve") {
-      const storm = options.stormGuard?.();
+      const storm = options.stormGuard?.(csr);
       if (storm) {
         decision = {
           ...decision,
@@ -239,11 +256,11 @@ export function createApprover(options: ApproverOptions): Approver {
           logDecision("left-pending", csr, decision, "warn");
         }
         options.observer?.decided("left-pending", decision, csr);
-        return { action: "left-pending", decision, requeueAfterMs: 10_000 };
+        return { action: "left-pending", decision };
       }
       decision = decideServingRequest(inspection, {
         ...facts,
-        authorization: await authorize(csr),
+        authorization: await authorize(csr, (ms) => sarRetryAfterMs = ms),
       });
     }
     const observe = (action: ReconcileAction) => {
@@ -276,6 +293,7 @@ export function createApprover(options: ApproverOptions): Approver {
             decision,
             retry: true,
             error: decision.message,
+            retryAfterMs: sarRetryAfterMs,
           };
         }
         if (once(csr, decision)) {
@@ -323,7 +341,13 @@ export function createApprover(options: ApproverOptions): Approver {
     } catch (e) {
       if (isApiError(e, 409)) return "conflict";
       if (isApiError(e, 404)) return { action: "gone", decision };
-      return { action: "left-pending", decision, retry: true, error: e };
+      return {
+        action: "left-pending",
+        decision,
+        retry: true,
+        error: e,
+        retryAfterMs: retryAfterOf(e),
+      };
     }
   };
 
@@ -342,7 +366,12 @@ export function createApprover(options: ApproverOptions): Approver {
           });
         } catch (e) {
           if (isApiError(e, 404)) return { action: "gone" };
-          return { action: "left-pending", retry: true, error: e };
+          return {
+            action: "left-pending",
+            retry: true,
+            error: e,
+            retryAfterMs: retryAfterOf(e),
+          };
         }
       }
       return {

@@ -84,6 +84,13 @@ export function startController(options: ControllerOptions): Controller {
   // Stopping is its own abort, linked to the caller's (see kube/abort.ts).
   const stopping = linkSignals(options.signal);
   const waiting = new Set<string>();
+  // CSRs the storm guard held back: decided again whenever the backlog
+  // shrinks or the Nodes change, rather than polled.
+  const held = new Set<string>();
+  const releaseHeld = () => {
+    for (const name of held) queue.add(name);
+    held.clear();
+  };
   const isLeader = options.isLeader ?? (() => true);
   const signal = stopping.signal;
 
@@ -110,12 +117,19 @@ export function startController(options: ControllerOptions): Controller {
       options.onReconciled?.(name, result);
       if (result.action === "waiting") waiting.add(name);
       else waiting.delete(name);
+      if (result.decision?.reason === "StormGuard") held.add(name);
       if (result.action === "gone") {
-        cache.delete(name);
+        forget(name);
       } else if (result.object) {
         observe(result.object, false);
       }
-      if (result.retry) return { retry: true, error: result.error };
+      if (result.retry) {
+        return {
+          retry: true,
+          error: result.error,
+          retryAfterMs: result.retryAfterMs,
+        };
+      }
       if (
         result.requeueAfterMs !== undefined && options.requeueWaits !== false
       ) {
@@ -124,13 +138,20 @@ export function startController(options: ControllerOptions): Controller {
     },
   });
 
+  /** Drops a CSR that is no longer pending; the backlog shrank. */
+  function forget(name: string) {
+    const had = cache.delete(name);
+    waiting.delete(name);
+    held.delete(name);
+    if (had && held.size > 0) releaseHeld();
+  }
+
   /** Caches `csr` while it is pending, and queues it when asked. */
   function observe(csr: CertificateSigningRequest, enqueue: boolean) {
     const name = csr?.metadata?.name;
     if (typeof name !== "string") return;
     if (csr.spec?.signerName !== KUBELET_SERVING_SIGNER || isTerminal(csr)) {
-      cache.delete(name);
-      waiting.delete(name);
+      forget(name);
       return;
     }
     const known = cache.get(name);
@@ -160,15 +181,12 @@ export function startController(options: ControllerOptions): Controller {
           observe(csr, true);
         }
         for (const name of [...cache.keys()]) {
-          if (!seen.has(name)) cache.delete(name);
+          if (!seen.has(name)) forget(name);
         }
       },
       added: (csr) => observe(csr, true),
       modified: (csr) => observe(csr, true),
-      deleted: (csr) => {
-        cache.delete(csr.metadata.name);
-        waiting.delete(csr.metadata.name);
-      },
+      deleted: (csr) => forget(csr.metadata.name),
     },
     onSynced() {
       synced = true;
@@ -206,6 +224,7 @@ export function startController(options: ControllerOptions): Controller {
     },
     nodesChanged() {
       for (const name of waiting) queue.add(name);
+      releaseHeld();
     },
     queue,
     async stop(timeoutMs = 4_000) {

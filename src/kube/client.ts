@@ -105,6 +105,14 @@ export interface KubeClientOptions {
   userAgent?: string;
   /** Replaces the global `fetch` (tests). */
   fetch?: typeof fetch;
+  /**
+   * Observes every HTTP exchange (metrics): the verb as RBAC names it for
+   * GETs of streams (`WATCH`), the status code (0 for a transport failure or
+   * deadline) and the time to the response headers.
+   */
+  onResponse?: (
+    info: { method: string; path: string; status: number; seconds: number },
+  ) => void;
 }
 
 const STATUS_REASONS: Record<number, string> = {
@@ -447,6 +455,7 @@ export function createKubeClient(
   }
 
   const fetchFn = options.fetch ?? fetch;
+  const onResponse = options.onResponse;
   const limiter = createRateLimiter(options.qps ?? 20, options.burst ?? 30);
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   const userAgent = options.userAgent ??
@@ -480,13 +489,28 @@ export function createKubeClient(
       if (tokenSource) {
         headers.set("authorization", `Bearer ${await tokenSource.token()}`);
       }
-      const response = await fetchFn(target, {
-        method,
-        headers,
-        body,
-        signal,
-        client: httpClient,
-      });
+      const started = performance.now();
+      const observe = (status: number) =>
+        onResponse?.({
+          method: query?.watch ? "WATCH" : method,
+          path,
+          status,
+          seconds: (performance.now() - started) / 1000,
+        });
+      let response: Response;
+      try {
+        response = await fetchFn(target, {
+          method,
+          headers,
+          body,
+          signal,
+          client: httpClient,
+        });
+      } catch (error) {
+        observe(0);
+        throw error;
+      }
+      observe(response.status);
       if (response.ok) return response;
       if (response.status === 401 && tokenSource && attempt === 0) {
         // The token may have rotated on disk: re-read it and try once more.

@@ -161,10 +161,17 @@ export async function runDemo(
   // Requests that are ours end in a decision; the others are never looked at
   // (another signer is not even watched), so they are judged at the end.
   const ours = SCENARIOS.filter((s) => s.expect !== "ignored").length;
+  // The watch may deliver a CSR before its creator has read the POST's
+  // answer: keep early results until the name is known.
+  const early = new Map<string, ReconcileResult>();
   const onReconciled = (name: string, result: ReconcileResult) => {
-    const s = byName.get(name);
-    if (!s || results.some((r) => r.csr === name)) return;
     if (result.action === "waiting" || result.action === "not-leader") return;
+    const s = byName.get(name);
+    if (!s) {
+      early.set(name, result);
+      return;
+    }
+    if (results.some((r) => r.csr === name)) return;
     report(
       name,
       s,
@@ -224,6 +231,8 @@ export async function runDemo(
         throw new Error(`create failed: ${res.status} ${created.message}`);
       }
       byName.set(created.metadata.name, s);
+      const result = early.get(created.metadata.name);
+      if (result) onReconciled(created.metadata.name, result);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([

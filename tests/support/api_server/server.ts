@@ -480,8 +480,9 @@ export async function startApiServer(
     async stop() {
       await shutdown((w) => w.end());
     },
-    async restart() {
+    async restart(downMs = 0) {
       await shutdown((w) => w.drop());
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       listen();
     },
     watchers: () => watchers.size,

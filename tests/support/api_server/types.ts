@@ -231,8 +231,11 @@ export interface ApiServer extends AsyncDisposable {
   dropConnections(): void;
   /** Closes every stream and the listener. */
   stop(): Promise<void>;
-  /** Stops listening (dropping streams), keeps state, listens again on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Stops listening (dropping streams), keeps state, listens again on the
+   * same port; with `downMs`, connections are refused for that long first.
+   */
+  restart(downMs?: number): Promise<void>;
   /** Number of open watch streams. */
   watchers(): number;
 }
