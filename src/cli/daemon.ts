@@ -435,11 +435,11 @@ export async function runDaemon(
   log.info("shutting down");
   // Stop deciding, let in-flight writes finish (bounded), then hand the
   // Lease over so the other replica takes over at once.
-  await controller.stop(2_500);
+  await controller.stop(2_000);
   electorStop.abort();
   await elector?.done;
   await nodes.done;
-  await events.close(1_500);
+  await events.close(500);
   await server.shutdown();
   client.close();
   log.info("stopped", { exit });
