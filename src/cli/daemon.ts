@@ -203,7 +203,7 @@ export async function runDaemon(
     watchTimeoutSeconds: deps.watchTimeoutSeconds,
     watchGraceMs: deps.watchGraceMs,
     backoff: deps.backoff,
-    onRestart: (kind, cause) => metrics.watchRestarted(kind, cause),
+    onRestart: (kind, cause) => metrics.watchRestarted("nodes", kind, cause),
   });
 
   const identity = deps.identity ?? makeIdentity();
@@ -319,6 +319,16 @@ export async function runDaemon(
           if (!nodes.synced()) {
             return { ok: false, detail: "Node cache not synced" };
           }
+          if (
+            leading && controller &&
+            Date.now() - controller.lastProgress() >=
+              (deps.maxSilenceMs ?? 15 * 60_000)
+          ) {
+            return {
+              ok: false,
+              detail: "leading, but the CSR watch is not running",
+            };
+          }
           if (!controller?.synced()) {
             return { ok: false, detail: "CSR cache not synced" };
           }
@@ -378,7 +388,8 @@ export async function runDaemon(
     watchGraceMs: deps.watchGraceMs,
     backoff: deps.backoff,
     retry: deps.retry,
-    onRestart: (kind, cause) => metrics.watchRestarted(kind, cause),
+    onRestart: (kind, cause) =>
+      metrics.watchRestarted("certificatesigningrequests", kind, cause),
     onReconciled: deps.onReconciled,
     isLeader: () => leading,
     requeueWaits: !flags.once,
@@ -433,17 +444,33 @@ export async function runDaemon(
   }
   signal.removeEventListener("abort", onAbort);
   log.info("shutting down");
-  // Stop deciding, let in-flight writes finish (bounded), then hand the
-  // Lease over so the other replica takes over at once.
-  await controller.stop(2_000);
+  // Stop deciding, let in-flight writes finish, then hand the Lease over so
+  // the other replica takes over at once; all within one budget, so that the
+  // process exits inside the 5 s a container runtime is usually given.
+  const deadline = Date.now() + SHUTDOWN_BUDGET_MS;
+  const left = () => Math.max(0, deadline - Date.now());
+  await controller.stop(Math.min(2_000, left()));
   electorStop.abort();
-  await elector?.done;
-  await nodes.done;
-  await events.close(500);
+  if (elector) await within(elector.done, left() - 400);
+  await within(nodes.done, left() - 300);
+  await events.close(Math.max(0, left() - 200));
   await server.shutdown();
   client.close();
   log.info("stopped", { exit });
   return exit;
+}
+
+/** Everything after SIGTERM, from "shutting down" to "stopped". */
+const SHUTDOWN_BUDGET_MS = 4_200;
+
+/** Waits for `p`, but no longer than `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    p,
+    new Promise((r) => timer = setTimeout(r, Math.max(0, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 async function runOnce(

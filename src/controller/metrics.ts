@@ -9,7 +9,11 @@ import type { DecisionObserver, ReconcileAction } from "./approver.ts";
 
 /** Metric families the controller updates. */
 export interface ControllerMetrics extends DecisionObserver {
-  watchRestarted(kind: "relist" | "watch", cause: string): void;
+  watchRestarted(
+    resource: string,
+    kind: "relist" | "watch",
+    cause: string,
+  ): void;
   setPending(csrs: CertificateSigningRequest[], now: Date): void;
 }
 
@@ -22,7 +26,7 @@ export interface ControllerMetrics extends DecisionObserver {
  * import { createControllerMetrics } from "./metrics.ts";
  * const registry = createRegistry();
  * const metrics = createControllerMetrics(registry);
- * metrics.watchRestarted("relist", "initial");
+ * metrics.watchRestarted("certificatesigningrequests", "relist", "initial");
  * ```
  */
 export function createControllerMetrics(
@@ -41,7 +45,7 @@ export function createControllerMetrics(
   );
   const restarts = registry.counter(
     `${p}watch_restarts_total`,
-    "Relists and watch restarts of the CSR reflector, by kind and cause.",
+    "Relists and watch restarts of the reflectors, by resource, kind and cause.",
   );
   const pending = registry.gauge(
     `${p}pending_csrs`,
@@ -61,8 +65,8 @@ export function createControllerMetrics(
         }
       }
     },
-    watchRestarted(kind, cause) {
-      restarts.inc({ kind, cause });
+    watchRestarted(resource, kind, cause) {
+      restarts.inc({ resource, kind, cause });
     },
     setPending(csrs, at) {
       pending.set(csrs.length);

@@ -181,6 +181,7 @@ async function loadInCluster(
     `in-cluster: CA file ${caPath}`,
     "a PEM CERTIFICATE",
   );
+  checkTls({ caCerts: [caPem] }, `in-cluster: CA file ${caPath}`);
   const tokenSource = fileTokenSource(`${dir}/token`, { now, readTextFile });
   await primeToken(tokenSource, "in-cluster");
   let namespace: string | undefined;
@@ -199,6 +200,25 @@ async function primeToken(source: TokenSource, where: string): Promise<void> {
   } catch (error) {
     const text = error instanceof TokenError ? error.message : errorText(error);
     throw new ConfigError(`${where}: ${text}`);
+  }
+}
+
+/**
+ * Lets the TLS stack parse the material now, so that a PEM block whose
+ * contents are not a certificate or key fails at start-up with the field at
+ * fault, not later as an "unusable TLS material" crash in the client.
+ */
+function checkTls(
+  options: Deno.CreateHttpClientOptions & Partial<Deno.TlsCertifiedKeyPem>,
+  where: string,
+): void {
+  let client: Deno.HttpClient | undefined;
+  try {
+    client = Deno.createHttpClient(options);
+  } catch (error) {
+    throw new ConfigError(`${where}: not usable for TLS: ${errorText(error)}`);
+  } finally {
+    client?.close();
   }
 }
 
@@ -395,7 +415,10 @@ async function loadKubeconfig(
   };
 
   const ca = await material(cluster, "certificate-authority", clusterField);
-  if (ca) checkPem(ca.pem, PEM_CERT, ca.field, "a PEM CERTIFICATE");
+  if (ca) {
+    checkPem(ca.pem, PEM_CERT, ca.field, "a PEM CERTIFICATE");
+    checkTls({ caCerts: [ca.pem] }, ca.field);
+  }
 
   for (
     const method of [
@@ -427,6 +450,12 @@ async function loadKubeconfig(
       `${
         userField(cert ? "client-key" : "client-certificate")
       }: missing; a client certificate needs both client-certificate and client-key`,
+    );
+  }
+  if (cert && key) {
+    checkTls(
+      { cert: cert.pem, key: key.pem },
+      `${cert.field} and ${key.field}`,
     );
   }
 
