@@ -105,3 +105,22 @@ Deno.test("no kubeconfig and not in a cluster exits 1 explaining what is missing
   assertEquals(r.code, 1);
   assertMatch(r.stderr, /KUBERNETES_SERVICE_HOST|kubeconfig/i);
 });
+
+Deno.test("a connection the TLS stack refuses is a one-line error and exit 1, not a crash", async () => {
+  const { runDaemon } = await import("../src/cli/daemon.ts");
+  const { parseFlags } = await import("../src/cli/flags.ts");
+  const lines: string[] = [];
+  const { createLogger } = await import("../src/log.ts");
+  const code = await runDaemon(parseFlags(["--listen=127.0.0.1:0"]), {
+    connection: {
+      server: "https://127.0.0.1:1",
+      caPem:
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+      source: "test",
+    },
+    log: createLogger({ format: "json", write: (l) => lines.push(l) }),
+  });
+  assertEquals(code, 1);
+  assertEquals(lines.length, 1);
+  assertMatch(lines[0], /cannot load cluster configuration/);
+});

@@ -24,6 +24,7 @@ import {
   type ServingPolicy,
 } from "../core/policy.ts";
 import { createKubeClient } from "../kube/client.ts";
+import type { KubeClient } from "../kube/types.ts";
 import {
   type ClusterConnection,
   loadClusterConnection,
@@ -159,17 +160,23 @@ export async function runDaemon(
     "Time to the API server's response headers, by verb and resource.",
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   );
-  const client = createKubeClient(connection, {
-    qps: flags.kubeApiQps,
-    burst: flags.kubeApiBurst,
-    timeoutMs: flags.kubeApiTimeout * 1000,
-    userAgent: `kubelet-rubber-stamp/${VERSION}`,
-    onResponse({ method, path, status, seconds }) {
-      const resource = resourceOf(path);
-      apiRequests.inc({ verb: method, resource, code: String(status) });
-      apiLatency.observe(seconds, { verb: method, resource });
-    },
-  });
+  let client: KubeClient;
+  try {
+    client = createKubeClient(connection, {
+      qps: flags.kubeApiQps,
+      burst: flags.kubeApiBurst,
+      timeoutMs: flags.kubeApiTimeout * 1000,
+      userAgent: `kubelet-rubber-stamp/${VERSION}`,
+      onResponse({ method, path, status, seconds }) {
+        const resource = resourceOf(path);
+        apiRequests.inc({ verb: method, resource, code: String(status) });
+        apiLatency.observe(seconds, { verb: method, resource });
+      },
+    });
+  } catch (e) {
+    log.error("cannot load cluster configuration", { error: errorText(e) });
+    return 1;
+  }
 
   const metrics = createControllerMetrics(registry);
   registry.gauge(
