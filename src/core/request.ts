@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { formatIp as formatIpBytes } from "./ip.ts";
 import * as x509 from "../x509.ts";
 import type { ReasonCode } from "./types.ts";
 
@@ -282,38 +283,11 @@ function ascii(tlv: Tlv, what: string): string {
  * ```
  */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
-  if (bytes.length !== 16) {
+  // A SAN of another length is a malformed request, not a bad IP literal.
+  if (bytes.length !== 4 && bytes.length !== 16) {
     throw new DerError(`IP SAN of ${bytes.length} bytes, expected 4 or 16`);
   }
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes[i] * 256 + bytes[i + 1]);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    // Mixed notation keeps a mapped address visibly distinct from its IPv4
-    // form, so policy never matches it against a node's IPv4 by accident.
-    return `::ffff:${Array.from(bytes.subarray(12)).join(".")}`;
-  }
-  // The longest run of ≥2 zero groups (first one on ties) becomes "::".
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${
-    hex.slice(bestStart + bestLength).join(":")
-  }`;
+  return formatIpBytes(bytes);
 }
 
 function parseName(name: Tlv) {
