@@ -7,6 +7,7 @@ import {
 import {
   canonicalDnsName,
   checkPendingAge,
+  checkProtectedNames,
   type CompiledPolicy,
   compileServingPolicy,
   createNodeFacts,
@@ -1076,4 +1077,38 @@ Deno.test("policy: pending age and durations", () => {
     [3_661_000, "1h1m1s"],
   ];
   for (const [ms, text] of durations) assertEquals(formatDuration(ms), text);
+});
+
+Deno.test("protected-names: loopback aliases and IPv4 in loose notation are never approved", () => {
+  const policy = compileServingPolicy(defaultServingPolicy());
+  if ("error" in policy) throw new Error(policy.error);
+  for (
+    const name of [
+      "localhost.localdomain",
+      "ip6-localhost",
+      "IP6-LOOPBACK.",
+      "127.1",
+      "127.000.000.001",
+      "0177.0.0.1",
+      "2130706433",
+      "0x7f.1",
+      "node.0x7f",
+    ]
+  ) {
+    const result = checkProtectedNames(policy, {
+      dnsNames: [name],
+      ipAddresses: [],
+    });
+    assertEquals(result.effect, "deny", name);
+    assertEquals(result.check.reason, "ProtectedName", name);
+  }
+  for (
+    const name of ["node-1", "node-1.example.com", "10-0-0-1.nip.example", "n1"]
+  ) {
+    const result = checkProtectedNames(policy, {
+      dnsNames: [name],
+      ipAddresses: [],
+    });
+    assertEquals(result.effect, "none", name);
+  }
 });

@@ -181,6 +181,10 @@ export function compileServingPolicy(
       "a name of the API server's kubernetes Service",
     ],
     ["localhost", "a loopback name"],
+    // Loopback aliases of common /etc/hosts files.
+    ["localhost.localdomain", "a loopback name"],
+    ["ip6-localhost", "a loopback name"],
+    ["ip6-loopback", "a loopback name"],
   ]);
   for (const name of p.protectedNames ?? []) {
     const canonical = typeof name === "string" ? canonicalDnsName(name) : "";
@@ -569,7 +573,14 @@ function protectedDnsName(
   const bytes = tryParseIp(canonical);
   if (bytes) {
     const label = protectedIp(policy, bytes);
-    if (label) return `spelled as an IP, ${label}`;
+    return label ? `spelled as an IP, ${label}` : undefined;
+  }
+  // No real host name ends in an all-numeric label (RFC 3696 §2), but
+  // getaddrinfo reads such names as IPv4 in any notation: 127.1, 0177.0.0.1,
+  // 2130706433, 0x7f.1 all mean loopback. (A plain dotted quad is judged as
+  // the address it is, above: a kubelet copies such InternalDNS verbatim.)
+  if (/(^|\.)(0x[0-9a-f]*|[0-9]+)$/.test(canonical)) {
+    return "an IP address in loose notation (its last label is numeric)";
   }
   return undefined;
 }
