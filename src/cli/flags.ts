@@ -161,7 +161,10 @@ export const FLAGS: readonly FlagDef[] = [
     name: "workers",
     key: "workers",
     kind: "int",
-    default: 4,
+    // Most of a reconcile is waiting on the API server (SAR, approval):
+    // measured with `deno task bench`, 16 workers approve a backlog ~2.5x
+    // faster than 4; --kube-api-qps still bounds the load.
+    default: 16,
     help: "CSRs reconciled in parallel.",
     check: positive,
   },

@@ -668,6 +668,9 @@ async function parseDer(
 ): Promise<ParseResult> {
   let facts: Omit<ParsedRequest, "signatureValid" | "signatureError">;
   let unverifiable: string | undefined;
+  let tbsBytes!: Uint8Array;
+  let spkiBytes!: Uint8Array;
+  let sigBytes!: Uint8Array;
   try {
     const top = expectTag(
       readOnly(der, "certification request"),
@@ -675,6 +678,7 @@ async function parseDer(
       "certification request",
     );
     const [info, sigAlg, signature, extra] = children(top.value);
+    tbsBytes = top.value.subarray(0, readTlv(top.value, 0).next);
     if (!signature || extra) {
       throw new DerError(
         "certification request: expected info, algorithm and signature",
@@ -704,6 +708,13 @@ async function parseDer(
     const [version, name, spki, attributes, more] = children(
       expectTag(info, SEQUENCE, "certification request info").value,
     );
+    {
+      const iv = info.value;
+      let off = readTlv(iv, 0).next;
+      off = readTlv(iv, off).next;
+      spkiBytes = iv.subarray(off, readTlv(iv, off).next);
+      sigBytes = signatureBits.subarray(1);
+    }
     if (!spki || more) {
       throw new DerError("certification request info: unexpected structure");
     }
@@ -726,6 +737,45 @@ async function parseDer(
     );
   }
 
+  const direct = DIRECT[facts.signatureAlgorithm as string];
+  if (
+    !unverifiable && direct &&
+    facts.publicKey.oid === direct.keyOid &&
+    (direct.key.name !== "ECDSA" ||
+      facts.publicKey.namedCurve ===
+        (direct.key as EcKeyImportParams).namedCurve)
+  ) {
+    try {
+      const key = await crypto.subtle.importKey(
+        "spki",
+        spkiBytes as BufferSource,
+        direct.key,
+        false,
+        ["verify"],
+      );
+      const sig = direct.size ? ecdsaRaw(sigBytes, direct.size) : sigBytes;
+      const valid = sig !== undefined &&
+        await crypto.subtle.verify(
+          direct.verify,
+          key,
+          sig as BufferSource,
+          tbsBytes as BufferSource,
+        );
+      return { ok: true, request: { ...facts, signatureValid: valid } };
+    } catch (error) {
+      return {
+        ok: true,
+        request: {
+          ...facts,
+          signatureValid: false,
+          signatureError:
+            `cannot verify a ${facts.signatureAlgorithm} signature with a ${
+              describeKey(facts.publicKey)
+            } key: ${errorText(error)}`,
+        },
+      };
+    }
+  }
   let request: x509.Pkcs10CertificateRequest;
   try {
     request = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
@@ -783,4 +833,55 @@ export function describeKey(key: ParsedRequest["publicKey"]): string {
     default:
       return `unknown key algorithm ${key.oid}`;
   }
+}
+
+/** Signature algorithms verified straight with Web Crypto (others: @peculiar/x509). */
+const DIRECT: Record<string, {
+  keyOid: string;
+  key: EcKeyImportParams | RsaHashedImportParams;
+  verify: EcdsaParams | Algorithm;
+  /** ECDSA: bytes per coordinate (Web Crypto wants r‖s, X.509 has DER). */
+  size?: number;
+}> = {
+  "1.2.840.10045.4.3.2": {
+    keyOid: OID.ecPublicKey,
+    key: { name: "ECDSA", namedCurve: "P-256" },
+    verify: { name: "ECDSA", hash: "SHA-256" },
+    size: 32,
+  },
+  "1.2.840.10045.4.3.3": {
+    keyOid: OID.ecPublicKey,
+    key: { name: "ECDSA", namedCurve: "P-384" },
+    verify: { name: "ECDSA", hash: "SHA-384" },
+    size: 48,
+  },
+  "1.2.840.113549.1.1.11": {
+    keyOid: OID.rsaEncryption,
+    key: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+    verify: { name: "RSASSA-PKCS1-v1_5" },
+  },
+  "1.2.840.113549.1.1.12": {
+    keyOid: OID.rsaEncryption,
+    key: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-384" },
+    verify: { name: "RSASSA-PKCS1-v1_5" },
+  },
+  "1.2.840.113549.1.1.13": {
+    keyOid: OID.rsaEncryption,
+    key: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
+    verify: { name: "RSASSA-PKCS1-v1_5" },
+  },
+};
+
+/** DER `SEQUENCE { r INTEGER, s INTEGER }` → fixed-width r‖s, or undefined. */
+function ecdsaRaw(der: Uint8Array, size: number): Uint8Array | undefined {
+  const [r, s, extra] = children(readOnly(der, "ECDSA signature").value);
+  if (!r || !s || extra) return undefined;
+  const out = new Uint8Array(size * 2);
+  for (const [i, whole] of [r.value, s.value].entries()) {
+    let v = whole;
+    while (v.length > size && v[0] === 0) v = v.subarray(1);
+    if (v.length > size) return undefined;
+    out.set(v, i * size + size - v.length);
+  }
+  return out;
 }

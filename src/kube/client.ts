@@ -278,16 +278,16 @@ export async function* readLines(
   let partsLength = 0;
   let finished = false;
   const signal = options.signal;
-  let onAbort: (() => void) | undefined;
-  const aborted = signal
-    ? new Promise<never>((_, reject) => {
-      onAbort = () =>
-        reject(signal.reason ?? new DOMException("aborted", "AbortError"));
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    })
-    : undefined;
-  aborted?.catch(() => {});
+  // Abort cancels the reader, which settles a pending read(). Racing each
+  // read against one long-lived promise instead would pile one reaction per
+  // chunk (holding that chunk) onto it for the whole life of the watch.
+  const reason = () =>
+    signal?.reason ?? new DOMException("aborted", "AbortError");
+  const onAbort = () => {
+    reader.cancel(reason()).catch(() => {});
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
   const take = (tail: string): string => {
     parts.push(tail);
     const line = parts.join("");
@@ -297,9 +297,8 @@ export async function* readLines(
   };
   try {
     while (true) {
-      const { done, value } = aborted
-        ? await Promise.race([reader.read(), aborted])
-        : await reader.read();
+      const { done, value } = await reader.read();
+      if (signal?.aborted) throw reason();
       if (done) break;
       let start = 0;
       let newline = value.indexOf("\n");
@@ -328,7 +327,7 @@ export async function* readLines(
     const last = take("");
     if (last !== "") yield last;
   } finally {
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
     if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
@@ -437,17 +436,24 @@ export function createKubeClient(
     );
   }
   let httpClient: Deno.HttpClient;
+  let streamClient: Deno.HttpClient;
   try {
     const tls: Deno.CreateHttpClientOptions = connection.caPem
       ? { caCerts: [connection.caPem] }
       : {};
-    httpClient = connection.clientCertPem && connection.clientKeyPem
-      ? Deno.createHttpClient({
-        ...tls,
-        cert: connection.clientCertPem,
-        key: connection.clientKeyPem,
-      })
-      : Deno.createHttpClient(tls);
+    const make = () =>
+      connection.clientCertPem && connection.clientKeyPem
+        ? Deno.createHttpClient({
+          ...tls,
+          cert: connection.clientCertPem,
+          key: connection.clientKeyPem,
+        })
+        : Deno.createHttpClient(tls);
+    httpClient = make();
+    // Watches get their own connection: multiplexed with requests on one
+    // HTTP/2 connection, their small frames hold requests back (Nagle's
+    // algorithm is on in Deno's fetch, and the peer delays its ACKs).
+    streamClient = make();
   } catch (error) {
     throw new ConfigError(
       `${connection.source}: unusable TLS material: ${describeError(error)}`,
@@ -504,7 +510,7 @@ export function createKubeClient(
           headers,
           body,
           signal,
-          client: httpClient,
+          client: query?.watch ? streamClient : httpClient,
         });
       } catch (error) {
         observe(0);
@@ -656,6 +662,7 @@ export function createKubeClient(
       if (closed) return;
       closed = true;
       httpClient.close();
+      streamClient.close();
     },
   };
 }
