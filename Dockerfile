@@ -32,6 +32,7 @@ RUN case "${TARGETARCH}" in \
       *) echo "unsupported TARGETARCH '${TARGETARCH}': expected amd64 or arm64" >&2; exit 1 ;; \
     esac && \
     deno compile --frozen --target "${target}" --no-prompt \
+      --v8-flags=--max-semi-space-size=4 \
       --allow-net --allow-read --allow-env \
       -o /out/kubelet-rubber-stamp mod.ts
 

@@ -27,17 +27,8 @@ const LEASE = "kubelet-rubber-stamp";
 const DEPLOY_DIR = new URL("../deploy/", import.meta.url).pathname;
 
 /** The flags the daemon's CLI accepts (src/cli). */
-const KNOWN_FLAGS = [
-  "--kubeconfig",
-  "--listen",
-  "--dry-run",
-  "--deny-invalid",
-  "--log-format",
-  "--log-level",
-  "--leader-elect",
-  "--leader-elect-namespace",
-  "--leader-elect-lease-name",
-];
+// The Deployment may only pass flags the daemon really has.
+const KNOWN_FLAGS = FLAGS.map((f) => `--${f.name}`);
 
 const base = await renderKustomization("deploy");
 const ha = await renderKustomization("deploy/ha");
@@ -700,8 +691,8 @@ Deno.test("the Deployment's image, args, env, resources", () => {
   assertEquals(env.POD_NAME, "metadata.name");
   assertEquals(env.POD_NAMESPACE, "metadata.namespace");
   assertEquals(c.resources, {
-    requests: { cpu: "10m", memory: "64Mi" },
-    limits: { memory: "192Mi" },
+    requests: { cpu: "50m", memory: "96Mi" },
+    limits: { memory: "384Mi" },
   });
   assertEquals(podSpec(base).serviceAccountName, SA.name);
   find(base, "ServiceAccount", SA.name);
