@@ -737,6 +737,19 @@ async function parseDer(
     );
   }
 
+  // Whatever path verifies, a key or signature Web Crypto refuses is a
+  // request we cannot vouch for, reported with the algorithm and key.
+  const unverified = (error: unknown): ParseResult => ({
+    ok: true,
+    request: {
+      ...facts,
+      signatureValid: false,
+      signatureError:
+        `cannot verify a ${facts.signatureAlgorithm} signature with a ${
+          describeKey(facts.publicKey)
+        } key: ${errorText(error)}`,
+    },
+  });
   const direct = DIRECT[facts.signatureAlgorithm as string];
   if (
     !unverifiable && direct &&
@@ -763,17 +776,7 @@ async function parseDer(
         );
       return { ok: true, request: { ...facts, signatureValid: valid } };
     } catch (error) {
-      return {
-        ok: true,
-        request: {
-          ...facts,
-          signatureValid: false,
-          signatureError:
-            `cannot verify a ${facts.signatureAlgorithm} signature with a ${
-              describeKey(facts.publicKey)
-            } key: ${errorText(error)}`,
-        },
-      };
+      return unverified(error);
     }
   }
   let request: x509.Pkcs10CertificateRequest;
@@ -799,17 +802,7 @@ async function parseDer(
     const valid = await request.verify();
     return { ok: true, request: { ...facts, signatureValid: valid === true } };
   } catch (error) {
-    return {
-      ok: true,
-      request: {
-        ...facts,
-        signatureValid: false,
-        signatureError:
-          `cannot verify a ${facts.signatureAlgorithm} signature with a ${
-            describeKey(facts.publicKey)
-          } key: ${errorText(error)}`,
-      },
-    };
+    return unverified(error);
   }
 }
 
