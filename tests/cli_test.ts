@@ -124,3 +124,86 @@ Deno.test("a connection the TLS stack refuses is a one-line error and exit 1, no
   assertEquals(lines.length, 1);
   assertMatch(lines[0], /cannot load cluster configuration/);
 });
+
+Deno.test("deno task check works with exactly the task's permissions, on YAML, JSON, PEM and stdin", async () => {
+  const { makeServingCsr, makeCertificateRequestPem } = await import(
+    "./support/csr_factory.ts"
+  );
+  const { stringify } = await import("yaml");
+  const dir = await Deno.makeTempDir();
+  try {
+    const csr = await makeServingCsr({
+      name: "csr-task",
+      node: "worker-1",
+      ipAddresses: ["10.0.0.5"],
+    });
+    await Deno.writeTextFile(`${dir}/csr.json`, JSON.stringify(csr));
+    await Deno.writeTextFile(`${dir}/csr.yaml`, stringify(csr));
+    await Deno.writeTextFile(
+      `${dir}/csr.pem`,
+      await makeCertificateRequestPem({ node: "worker-1" }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/node.yaml`,
+      stringify({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "worker-1" },
+        status: {
+          addresses: [{ type: "Hostname", address: "worker-1" }, {
+            type: "InternalIP",
+            address: "10.0.0.5",
+          }],
+        },
+      }),
+    );
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "spec: [unclosed\n");
+    const task = async (args: string[], stdin?: string) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["task", "-q", "check", ...args],
+        env: { NO_COLOR: "1" },
+        stdin: stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      if (stdin !== undefined) {
+        const w = child.stdin.getWriter();
+        await w.write(new TextEncoder().encode(stdin));
+        await w.close();
+      }
+      const out = await child.output();
+      const dec = new TextDecoder();
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: dec.decode(out.stderr),
+      };
+    };
+    for (const file of ["csr.json", "csr.yaml"]) {
+      const r = await task([`${dir}/${file}`, "--node", `${dir}/node.yaml`]);
+      assertEquals(r.code, 0, `${file}: ${r.stdout}${r.stderr}`);
+      assertMatch(r.stdout, /^APPROVABLE csr-task/);
+      assertMatch(r.stdout, /pass\s+san-ownership/);
+    }
+    const pem = await task([`${dir}/csr.pem`]);
+    assertEquals(pem.code, 0, pem.stdout + pem.stderr);
+    const stdin = await task(
+      ["-", "--node", `${dir}/node.yaml`],
+      JSON.stringify(csr),
+    );
+    assertEquals(stdin.code, 0, stdin.stdout + stdin.stderr);
+    // Another node's address: not approvable.
+    const other = await task([
+      `${dir}/csr.yaml`,
+      "--node",
+      `${dir}/node.yaml`,
+      "--protected-cidrs=10.0.0.0/24",
+    ]);
+    assertEquals(other.code, 1, other.stdout);
+    assertMatch(other.stdout, /ProtectedName/);
+    const bad = await task([`${dir}/bad.yaml`]);
+    assertEquals(bad.code, 2, bad.stdout + bad.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -290,8 +290,12 @@ async function readInput(
 function parseObject(text: string, path: string, what: string): Json {
   let value: unknown;
   try {
-    // The yaml package reads JSON too (JSON is YAML 1.2).
-    value = parseYaml(text, { maxAliasCount: 100 });
+    // JSON (kubectl -o json) needs no YAML parser; the yaml package, which
+    // reads JSON too, also reads LOG_TOKENS/LOG_STREAM from the environment,
+    // so the `check` task grants exactly those two.
+    value = /^\s*[{[]/.test(text)
+      ? JSON.parse(text)
+      : parseYaml(text, { maxAliasCount: 100 });
   } catch (error) {
     throw new InputError(
       `${what} ${quote(path)} is not YAML or JSON: ${
