@@ -92,7 +92,7 @@ Deno.test("a CSR that arrives before its Node has addresses is approved when the
 
 Deno.test("a CSR whose Node never gets the address gets its verdict when --node-address-wait runs out", async () => {
   const f = await startFixture({
-    flags: ["--deny-invalid", "--node-address-wait=1s"],
+    flags: ["--deny-invalid", "--node-address-wait=3s"],
     async before(api) {
       api.upsertNode({
         metadata: { name: "slow" },
