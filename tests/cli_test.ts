@@ -1,28 +1,10 @@
 /** The command line as a user runs it: `deno run ... mod.ts [flags]`. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { VERSION } from "../src/version.ts";
+import { runCli } from "./support/cli.ts";
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "mod.ts",
-      ...args,
-    ],
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+const run = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { env });
 
 Deno.test("--help prints every flag and exits 0", async () => {
   const r = await run(["--help"]);

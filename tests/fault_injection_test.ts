@@ -4,6 +4,10 @@
  * Whatever the server does, every valid CSR is approved exactly once and
  * nothing invalid ever is. (Watch-stream faults: watch_faults_test.ts.)
  */
+import {
+  failure as statusFailure,
+  statusResponse,
+} from "./support/api_server/status.ts";
 import type { DaemonDeps } from "../src/cli/daemon.ts";
 import { loadClusterConnection } from "../src/kube/config.ts";
 import type { ApiServer } from "./support/api_server.ts";
@@ -247,32 +251,19 @@ function sometimes(opts: {
 }
 
 /** A `metav1.Status` failure as the apiserver sends it. */
+/** An injected error, as the real API server would answer it. */
 function failure(
   code: number,
   reason: string,
   message: string,
   retryAfterSeconds?: number,
 ): Response {
-  return Response.json(
-    {
-      kind: "Status",
-      apiVersion: "v1",
-      metadata: {},
-      status: "Failure",
-      message,
-      reason,
-      code,
-      ...(retryAfterSeconds === undefined
-        ? {}
-        : { details: { retryAfterSeconds } }),
-    },
-    {
-      status: code,
-      headers: retryAfterSeconds === undefined
-        ? {}
-        : { "retry-after": String(retryAfterSeconds) },
-    },
-  );
+  return retryAfterSeconds === undefined
+    ? statusResponse(statusFailure(code, reason, message))
+    : statusResponse(
+      statusFailure(code, reason, message, { retryAfterSeconds }),
+      { "retry-after": String(retryAfterSeconds) },
+    );
 }
 
 const injectedKinds = (seen: Seen[]) =>

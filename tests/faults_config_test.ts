@@ -6,6 +6,7 @@
  * user runs them, `deno run ... mod.ts`. (Missing and unparsable kubeconfig
  * files and the no-config case are in cli_test.ts.)
  */
+import { runCli } from "./support/cli.ts";
 import { runDaemon } from "../src/cli/daemon.ts";
 import { parseFlags } from "../src/cli/flags.ts";
 import { createLogger } from "../src/log.ts";
@@ -159,34 +160,10 @@ interface Run {
 }
 
 /** Runs the CLI as a user would, killed if it has not exited in 15 s. */
-async function runCli(kubeconfigPath: string): Promise<Run> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 15_000);
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        "mod.ts",
-        ...flagsFor(kubeconfigPath),
-      ],
-      env: { NO_COLOR: "1", KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: ac.signal,
-    }).output();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: dec.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const runCliWith = (kubeconfigPath: string): Promise<Run> =>
+  runCli(flagsFor(kubeconfigPath), {
+    env: { KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" },
+  });
 
 const flagsFor = (kubeconfigPath: string) => [
   `--kubeconfig=${kubeconfigPath}`,
@@ -299,5 +276,5 @@ Deno.test("daemon: an unreadable or malformed kubeconfig, CA, key or token stops
 
 Deno.test("CLI: a broken CA or token file exits 1 with one clear line and no stack trace", async () => {
   // A few at a time: each is a Deno process, and the machine has 2 cores.
-  await check(cases.filter((c) => c.cli), runCli, 3);
+  await check(cases.filter((c) => c.cli), runCliWith, 3);
 });

@@ -107,7 +107,18 @@ function grString(gr: GroupResource): string {
   return gr.group === "" ? gr.resource : `${gr.resource}.${gr.group}`;
 }
 
-function failure(
+/**
+ * A `Status` with `status: "Failure"`, empty `details` fields omitted as Go's
+ * `omitempty` does (for fault injection and the helpers below).
+ *
+ * @example
+ * ```ts
+ * import { failure, statusResponse } from "./status.ts";
+ * const res = statusResponse(failure(500, "InternalError", "etcd"));
+ * await res.body?.cancel();
+ * ```
+ */
+export function failure(
   code: number,
   reason: string,
   message: string,
