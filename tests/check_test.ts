@@ -5,6 +5,8 @@ import {
   parseCheckArgs,
   runCheck,
 } from "../src/cli/check.ts";
+import { CHECK_FLAGS, FLAGS } from "../src/cli/flags.ts";
+import { SERVING_POLICY_RULES } from "../src/core/policy.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
   makeCertificateRequestPem,
@@ -107,12 +109,14 @@ Deno.test("check: YAML CSR with its Node is approvable, every rule on one line",
       "subject-alt-names",
       "signature",
       "key-policy",
-      "pending-age",
-      "protected-names",
-      "operator-policy",
-      "san-ownership",
+      // Every policy rule of the core, in its order (san-ownership last).
+      ...SERVING_POLICY_RULES.map((rule) => rule.id),
       "authorization",
     ]);
+    assertEquals(
+      SERVING_POLICY_RULES.map((rule) => rule.id).at(-1),
+      "san-ownership",
+    );
     assert(
       r.out.includes(
         '  pass  subject-organization  subject organization is ["system:nodes"]',
@@ -128,15 +132,92 @@ Deno.test("check: YAML CSR with its Node is approvable, every rule on one line",
   });
 });
 
-Deno.test("check: JSON CSR without --node reports ownership as not checked", async () => {
+Deno.test("check: without --node a request the core would approve waits (exit 1), as the daemon waits for the Node", async () => {
   await withDir(async (dir) => {
     const csr = await writeCsr(dir, "csr.json", {}, "json");
     const r = await run([csr]);
-    assertEquals(r.code, 0);
-    assertMatch(r.out[0], /^APPROVABLE csr-abc \(node worker-1\)/);
+    assertEquals(r.code, 1, r.out.join("\n"));
+    assertEquals(r.err, []);
+    assertEquals(
+      r.out[0],
+      'NOT APPROVABLE csr-abc: NodeAddressesUnknown: waiting: ownership unknown, pass --node FILE (kubectl get nodes -o yaml) to check that every SAN is an address of node "worker-1" and of no other Node (outcome wait)',
+    );
     assert(
       r.out.includes(
-        "  skip  san-ownership  not checked: pass --node FILE (kubectl get node NAME -o yaml)",
+        '  FAIL  san-ownership  NodeAddressesUnknown: waiting: ownership unknown, pass --node FILE (kubectl get nodes -o yaml) to check that every SAN is an address of node "worker-1" and of no other Node',
+      ),
+      r.out.join("\n"),
+    );
+    // The SubjectAccessReview stays unchecked offline.
+    assertEquals(r.out.at(-1), "  skip  authorization  not checked (offline)");
+    const json = await run([csr, "--output=json"]);
+    assertEquals(json.code, 1);
+    const decision = JSON.parse(json.out[0]);
+    assertEquals(
+      [decision.outcome, decision.reason, decision.node],
+      ["wait", "NodeAddressesUnknown", "worker-1"],
+    );
+    assertMatch(decision.message, /waiting: ownership unknown, pass --node/);
+    const line = decision.checks.find((c: { rule: string }) =>
+      c.rule === "san-ownership"
+    );
+    assertEquals([line.result, line.reason], ["fail", "NodeAddressesUnknown"]);
+    assertMatch(line.message, /^waiting: ownership unknown, pass --node/);
+  });
+});
+
+Deno.test("check: without --node a deny or ignore stays as the core decided; only an approve becomes a wait", async () => {
+  await withDir(async (dir) => {
+    const table: Array<[ServingCsrOptions, string, string]> = [
+      [
+        { usages: ["digital signature", "client auth"] },
+        "deny",
+        "UsageMismatch",
+      ],
+      [{ dnsNames: ["localhost"] }, "deny", "ProtectedName"],
+      [{ signerName: "example.com/other" }, "ignore", "NotKubeletServing"],
+      [
+        { username: "alice", groups: ["system:authenticated"] },
+        "ignore",
+        "NotNodeRequester",
+      ],
+      [{ creationTimestamp: "2025-12-31T22:00:00Z" }, "ignore", "TooOld"],
+    ];
+    for (const [opts, outcome, reason] of table) {
+      const csr = await writeCsr(dir, "csr.json", opts, "json");
+      const r = await run([csr, "--output=json"]);
+      assertEquals(r.code, 1, JSON.stringify(opts));
+      const d = JSON.parse(r.out[0]);
+      assertEquals(
+        [d.outcome, d.reason],
+        [outcome, reason],
+        JSON.stringify(opts),
+      );
+    }
+    // The ownership line of a deny says why ownership was not checked.
+    const csr = await writeCsr(dir, "csr.yaml", { dnsNames: ["localhost"] });
+    const r = await run([csr]);
+    assert(
+      r.out.some((l) =>
+        /^ {2}skip {2}san-ownership {2}waiting: ownership unknown, pass --node/
+          .test(l)
+      ),
+      r.out.join("\n"),
+    );
+  });
+});
+
+Deno.test("check: without --node and with --verify-node-addresses=false ownership is not checked and the request is approvable", async () => {
+  await withDir(async (dir) => {
+    const csr = await writeCsr(dir, "csr.yaml");
+    const r = await run([csr, "--verify-node-addresses=false"]);
+    assertEquals(r.code, 0, r.out.join("\n"));
+    assertMatch(r.out[0], /^APPROVABLE csr-abc \(node worker-1\)/);
+    assert(
+      r.out.some((l) =>
+        l.startsWith(
+          "  skip  san-ownership  not checked: --verify-node-addresses=false",
+        )
       ),
       r.out.join("\n"),
     );
@@ -154,18 +235,20 @@ Deno.test("check: bare PEM input is checked as the kubelet would send it", async
       ],
       [{ ipAddresses: ["127.0.0.1"] }, 1, /"system:node:worker-1"/],
     ];
+    const node = await writeNode(dir);
     for (const [opts, code, note] of table) {
       const path = `${dir}/req.pem`;
       await Deno.writeTextFile(path, await makeCertificateRequestPem(opts));
-      const r = await run([path]);
+      const r = await run([path, "--node", node]);
       assertEquals(r.code, code, r.out.join("\n"));
       const last = r.out.at(-1)!;
       assertMatch(last, /^note: input is a bare PEM request/);
       assertMatch(last, note);
     }
-    // The protected one says why.
+    // The protected one says why, with or without --node.
     const path = `${dir}/req.pem`;
     const r = await run([path]);
+    assertEquals(r.code, 1);
     assertMatch(
       r.out[0],
       /^NOT APPROVABLE pem-request: ProtectedName: IP "127\.0\.0\.1" is a loopback address/,
@@ -184,14 +267,20 @@ Deno.test("check: - reads the CSR from stdin", async () => {
     creationTimestamp: "2026-01-01T00:00:00Z",
   });
   let reads = 0;
-  const r = await run(["-"], {
+  const files: string[] = [];
+  const r = await run(["-", "--node", "node.yaml"], {
     readStdin: () => {
       reads++;
       return Promise.resolve(stringify(csr));
     },
-    readFile: () => Promise.reject(new Error("no files here")),
+    readFile: (path) => {
+      files.push(path);
+      return path === "node.yaml"
+        ? Promise.resolve(stringify(NODE))
+        : Promise.reject(new Error("no such file"));
+    },
   });
-  assertEquals([r.code, reads], [0, 1]);
+  assertEquals([r.code, reads, files], [0, 1, ["node.yaml"]]);
   assertMatch(r.out[0], /^APPROVABLE csr-stdin /);
 });
 
@@ -201,8 +290,9 @@ Deno.test("check: a List of one CSR (kubectl get csr -o yaml) is accepted", asyn
     creationTimestamp: "2026-01-01T00:00:00Z",
   });
   const list = { apiVersion: "v1", kind: "List", items: [csr] };
-  const r = await run(["-"], {
+  const r = await run(["-", "--node", "node.yaml"], {
     readStdin: () => Promise.resolve(stringify(list)),
+    readFile: () => Promise.resolve(stringify(NODE)),
   });
   assertEquals(r.code, 0);
   assertMatch(r.out[0], /^APPROVABLE csr-listed /);
@@ -355,26 +445,70 @@ Deno.test("check: unreadable input and bad arguments exit 2 with one error line"
         /holds a "Node", expected a CertificateSigningRequest/,
       ],
       [
-        [
-          await file(
-            "no-request.json",
-            JSON.stringify({ spec: { signerName: "x" } }),
-          ),
-        ],
-        /expected spec\.request and spec\.signerName strings/,
+        [await file("no-kind-no-spec.json", JSON.stringify({ metadata: {} }))],
+        /holds an object with neither kind nor spec, expected a CertificateSigningRequest/,
       ],
       [
         [
           await file(
-            "bad-b64.yaml",
-            stringify({
-              ...csr,
-              spec: { ...csr.spec, request: "%%%not base64" },
-            }),
+            "node-list-as-csr.yaml",
+            stringify({ kind: "List", items: [NODE] }),
           ),
         ],
-        /spec\.request is not valid base64$/,
+        /holds a "Node", expected a CertificateSigningRequest/,
       ],
+      [
+        [
+          await file(
+            "cert.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpE=\n-----END CERTIFICATE-----\n",
+          ),
+        ],
+        /is not a PEM-encoded certificate request \(InvalidRequestPEM\): PEM block type is "CERTIFICATE"/,
+      ],
+      [
+        [await file("garbage.pem", "-----BEGIN garbage\n%%%\n")],
+        /is not a PEM-encoded certificate request \(InvalidRequestPEM\)/,
+      ],
+      [
+        [
+          await file(
+            "garbage-der.pem",
+            "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgcmVxdWVzdA==\n-----END CERTIFICATE REQUEST-----\n",
+          ),
+        ],
+        /is not a PEM-encoded certificate request \(InvalidRequest\)/,
+      ],
+      [
+        [
+          good,
+          "--node",
+          await file(
+            "mixed-list.yaml",
+            stringify({ kind: "List", items: [NODE, csr] }),
+          ),
+        ],
+        /^error: Node file ".*mixed-list\.yaml", item 1 holds a "CertificateSigningRequest", expected a Node$/,
+      ],
+      [
+        [
+          good,
+          "--node",
+          await file("node-a.yaml", stringify(NODE)),
+          "--node",
+          await file(
+            "node-a-again.yaml",
+            stringify({ ...NODE, status: { addresses: [] } }),
+          ),
+        ],
+        /node "worker-1" is also in ".*node-a\.yaml" with other addresses/,
+      ],
+      [["-", "--node", "-"], /standard input \(-\) can be read once/],
+      [
+        [good, "--workers", "4"],
+        /^error: unknown flag --workers \(see --help\)$/,
+      ],
+      [[good, "--max-dns-names", "1e3"], /expected an integer/],
       [
         [
           await file(
@@ -382,7 +516,7 @@ Deno.test("check: unreadable input and bad arguments exit 2 with one error line"
             stringify({ kind: "List", items: [csr, csr] }),
           ),
         ],
-        /is a List of 2 items, expected one object/,
+        /is a List of 2 items, expected one CertificateSigningRequest/,
       ],
       [
         [good, "--node", `${dir}/missing-node.yaml`],
@@ -409,6 +543,7 @@ Deno.test("check: unreadable input and bad arguments exit 2 with one error line"
         /^error: invalid value "two" for --max-dns-names/,
       ],
       [[good, "--verify-node-addresses=maybe"], /expected true or false/],
+      [[good, "--shared-address-cidrs", "10.0.0.0/33"], /shared-address-cidrs/],
       [[good, "--output", "xml"], /expected text or json/],
       [[good, "--node-address-wait", "soon"], /expected a duration/],
       [[good, "--allowed-cidrs", "10.0.0.0/33"], /^error: --allowed-cidrs: /],
@@ -434,10 +569,25 @@ Deno.test("check: errors go to write when no writeError is given", async () => {
   assertEquals(lines, ["error: unknown flag --bogus (see --help)"]);
 });
 
-Deno.test("check: --help prints usage and exits 0", async () => {
-  const r = await run(["--help"]);
-  assertEquals([r.code, r.out], [0, [CHECK_USAGE]]);
-  assertMatch(CHECK_USAGE, /--verify-node-addresses=false/);
+Deno.test("check: --help prints usage generated from the flag table and exits 0", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const r = await run([flag]);
+    assertEquals([r.code, r.out], [0, [CHECK_USAGE]]);
+  }
+  for (const def of CHECK_FLAGS) {
+    assert(
+      new RegExp(`^ {2}--${def.name}( |,|$)`, "m").test(CHECK_USAGE),
+      `check --help lists --${def.name}`,
+    );
+  }
+  for (const def of FLAGS.filter((f) => !CHECK_FLAGS.includes(f))) {
+    assert(
+      !new RegExp(`^ {2}--${def.name}( |,|$)`, "m").test(CHECK_USAGE),
+      `check --help does not list the daemon's --${def.name}`,
+    );
+  }
+  assertMatch(CHECK_USAGE, /--verify-node-addresses\n.*UNSAFE/);
+  assertMatch(CHECK_USAGE, /--shared-address-cidrs list\n/);
 });
 
 Deno.test("check: arguments map onto the serving policy", () => {
@@ -455,6 +605,10 @@ Deno.test("check: arguments map onto the serving policy", () => {
     "0",
     "--node-address-wait=90s",
     "--verify-node-addresses",
+    "--",
+    "--shared-address-cidrs=203.0.113.0/24",
+    "--shared-address-cidrs",
+    "198.51.100.0/24",
   ]);
   assertEquals(o.input, "-");
   assertEquals(o.policy.clusterDomain, "corp.k8s");
@@ -465,7 +619,13 @@ Deno.test("check: arguments map onto the serving policy", () => {
   ]);
   assertEquals(o.policy.apiServiceIps, ["10.96.0.1", "fd00::1"]);
   assertEquals(o.policy.maxDnsNames, 3);
-  assertEquals(o.policy.maxPendingAgeMs, 0);
+  // 0 turns the age limit off, as in the daemon (undefined: off).
+  assertEquals(o.policy.maxPendingAgeMs, undefined);
+  assertEquals(parseCheckArgs(["-"]).policy.maxPendingAgeMs, 3_600_000);
+  assertEquals(o.policy.sharedAddressCidrs, [
+    "203.0.113.0/24",
+    "198.51.100.0/24",
+  ]);
   assertEquals(o.policy.nodeAddressWaitMs, 90_000);
   assertEquals(o.policy.verifyNodeAddresses, true);
   assertEquals(o.policy.allowedCidrs, undefined);

@@ -123,7 +123,10 @@ Deno.test("deno task check works with exactly the task's permissions, on YAML, J
     await Deno.writeTextFile(`${dir}/csr.yaml`, stringify(csr));
     await Deno.writeTextFile(
       `${dir}/csr.pem`,
-      await makeCertificateRequestPem({ node: "worker-1" }),
+      await makeCertificateRequestPem({
+        node: "worker-1",
+        ipAddresses: ["10.0.0.5"],
+      }),
     );
     await Deno.writeTextFile(
       `${dir}/node.yaml`,
@@ -167,8 +170,23 @@ Deno.test("deno task check works with exactly the task's permissions, on YAML, J
       assertMatch(r.stdout, /^APPROVABLE csr-task/);
       assertMatch(r.stdout, /pass\s+san-ownership/);
     }
-    const pem = await task([`${dir}/csr.pem`]);
+    const pem = await task([`${dir}/csr.pem`, "--node", `${dir}/node.yaml`]);
     assertEquals(pem.code, 0, pem.stdout + pem.stderr);
+    // Without --node ownership is unknown: the daemon would wait, so does check.
+    const unknown = await task([`${dir}/csr.pem`]);
+    assertEquals(unknown.code, 1, unknown.stdout + unknown.stderr);
+    assertMatch(
+      unknown.stdout,
+      /^NOT APPROVABLE pem-request: NodeAddressesUnknown: waiting: ownership unknown, pass --node/,
+    );
+    // `deno task check -- ...` (the form README shows for `start`) works too.
+    const dashed = await task([
+      "--",
+      `${dir}/csr.yaml`,
+      "--node",
+      `${dir}/node.yaml`,
+    ]);
+    assertEquals(dashed.code, 0, dashed.stdout + dashed.stderr);
     const stdin = await task(
       ["-", "--node", `${dir}/node.yaml`],
       JSON.stringify(csr),
@@ -185,6 +203,68 @@ Deno.test("deno task check works with exactly the task's permissions, on YAML, J
     assertMatch(other.stdout, /ProtectedName/);
     const bad = await task([`${dir}/bad.yaml`]);
     assertEquals(bad.code, 2, bad.stdout + bad.stderr);
+    // A daemon-only flag is refused by check.
+    const workers = await task([`${dir}/csr.yaml`, "--workers=4"]);
+    assertEquals(workers.code, 2, workers.stdout + workers.stderr);
+    assertEquals(
+      workers.stderr.trim(),
+      "error: unknown flag --workers (see --help)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a bare -- (left by deno task start -- ...) is accepted: the daemon and check run", async () => {
+  const help = await run(["--", "--help"]);
+  assertEquals(help.code, 0, help.stderr);
+  assertMatch(help.stdout, /--shared-address-cidrs list\n/);
+  const version = await run(["--", "--version"]);
+  assertEquals(version.code, 0, version.stderr);
+  assertMatch(version.stdout, /^kubelet-rubber-stamp /);
+  const check = await run(["--", "check", "--help"]);
+  assertEquals(check.code, 0, check.stderr);
+  assertMatch(check.stdout, /^Usage: kubelet-rubber-stamp check FILE/);
+  assertMatch(check.stdout, /\n {2}--node file\n/);
+  const node = await run(["--node", "x.yaml"]);
+  assertEquals([node.code, node.stderr.trim()], [
+    2,
+    "error: unknown flag --node (see --help)",
+  ]);
+});
+
+Deno.test("deno task start -- --kubeconfig FILE --dry-run (README's form) reaches the daemon", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 30_000);
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "task",
+          "-q",
+          "start",
+          "--",
+          "--kubeconfig",
+          `${dir}/missing.yaml`,
+          "--dry-run",
+          "--listen=127.0.0.1:0",
+        ],
+        env: { NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: ac.signal,
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      // Flags parsed (no exit 2 "unexpected argument"), the kubeconfig read.
+      assert(!/unexpected argument/.test(stderr), stderr);
+      assertEquals(out.code, 1, stderr);
+      assertMatch(stderr, /cannot load cluster configuration/);
+      assertMatch(stderr, /missing\.yaml/);
+    } finally {
+      clearTimeout(timer);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -520,6 +520,7 @@ Deno.test("decision: authorization facts map to outcomes", async () => {
       decision.checks.slice(inspection.checks.length).map((c) => c.rule),
       [
         "pending-age",
+        "dns-name-syntax",
         "protected-names",
         "operator-policy",
         "san-ownership",

@@ -763,7 +763,7 @@ Deno.test("policy: the same kind of requests pass where policy allows them", asy
 Deno.test("policy: every policy rule is reported once, in order", async () => {
   const decision = await decide(await makeServingCsr(forNodeA()));
   const rules = decision.checks.map((c) => c.rule);
-  assertEquals(rules.slice(-5), [
+  assertEquals(rules.slice(-(SERVING_POLICY_RULES.length + 1)), [
     ...SERVING_POLICY_RULES.map((r) => r.id),
     "authorization",
   ]);
@@ -771,6 +771,7 @@ Deno.test("policy: every policy rule is reported once, in order", async () => {
     decision.checks.map((c) => [c.rule, [c.result, c.message]]),
   );
   assertEquals(byRule["pending-age"], ["pass", "CSR is 1m old, within 1h"]);
+  assertEquals(byRule["dns-name-syntax"], ["pass", "every DNS name is valid"]);
   assertEquals(byRule["protected-names"], [
     "pass",
     "no SAN is a protected name or address",
@@ -1025,6 +1026,8 @@ Deno.test("policy: Node addresses give the keys the kubelet would put in SANs", 
   assertEquals(keys, {
     dns: ["worker-1", "worker-1.internal"],
     ip: ["10.0.0.5", "10.0.0.6", "203.0.113.1"],
+    // An InternalIP that is no IP gives no SAN: ignored, reported.
+    ignored: [{ type: "InternalIP", address: "not-an-ip" }],
   });
   const nodes = createNodeFacts([
     ["a", [{ type: "InternalIP", address: "10.0.0.1" }]],
@@ -1036,16 +1039,34 @@ Deno.test("policy: Node addresses give the keys the kubelet would put in SANs", 
   assertEquals(canonicalDnsName("A.B.C.."), "a.b.c");
 });
 
-Deno.test("policy: an address shared with another node still passes for its owner", async () => {
+Deno.test("policy: an address another node also lists is contested, approvable only inside sharedAddressCidrs", async () => {
   const nodes = createNodeFacts([
     ["node-a", NODE_A],
     ["nat-twin", [{ type: "ExternalIP", address: "203.0.113.10" }]],
   ]);
-  const decision = await decide(
-    await makeServingCsr(forNodeA({ ipAddresses: ["203.0.113.10"] })),
-    { nodes },
+  const csr = await makeServingCsr(forNodeA({ ipAddresses: ["203.0.113.10"] }));
+  const contested = await decide(csr, { nodes });
+  assertEquals([contested.outcome, contested.reason], ["deny", "SANContested"]);
+  assertMatch(contested.message, /"nat-twin"/);
+  const shared = await decide(csr, {
+    nodes,
+    policy: compiled({ sharedAddressCidrs: ["203.0.113.0/24"] }),
+  });
+  assertEquals(shared.outcome, "approve");
+  // A shared range makes no one else's address approvable.
+  const other = await decide(
+    await makeServingCsr(
+      forNodeA({ dnsNames: ["node-a"], ipAddresses: ["203.0.113.11"] }),
+    ),
+    {
+      nodes: createNodeFacts([
+        ["node-a", NODE_A],
+        ["nat-twin", [{ type: "ExternalIP", address: "203.0.113.11" }]],
+      ]),
+      policy: compiled({ sharedAddressCidrs: ["203.0.113.0/24"] }),
+    },
   );
-  assertEquals(decision.outcome, "approve");
+  assertEquals([other.outcome, other.reason], ["deny", "SANNotOwnedByNode"]);
 });
 
 Deno.test("policy: pending age and durations", () => {

@@ -1,12 +1,22 @@
 /**
- * `check`: runs the decision offline on one CSR, as an operator asks "why is
- * my CSR still pending?". Reads a CSR object (YAML or JSON, as
- * `kubectl get csr NAME -o yaml` prints it) or a bare PEM request, and
- * optionally a Node object for SAN ownership; prints the verdict and every
- * rule's result. Authorization (the SubjectAccessReview) is not checked.
+ * `check`: runs the daemon's decision offline on one CSR, as an operator asks
+ * "why is my CSR still pending?". Reads a CSR object (YAML or JSON, as
+ * `kubectl get csr NAME -o yaml` prints it) or a bare PEM request, and the
+ * Nodes (`--node FILE`, repeatable: a Node or a List of Nodes, as
+ * `kubectl get nodes -o yaml` prints it) that decide SAN ownership; prints
+ * the verdict and every rule's result. It takes the daemon's policy flags
+ * from the same table and parser (`flags.ts`). Authorization (the
+ * SubjectAccessReview) is not checked.
+ *
+ * It mirrors the daemon: without `--node` (and with
+ * `--verify-node-addresses`, the default) ownership is unknown and a request
+ * that would otherwise be approved waits (`NodeAddressesUnknown`), as the
+ * daemon waits for the Node.
  *
  * Exit codes: 0 approvable, 1 not approvable (denied, waiting, left pending
- * or ignored), 2 unreadable input or bad arguments.
+ * or ignored), 2 bad arguments or input that is not a CSR object or a
+ * PEM-encoded PKCS#10 request at all (any CertificateSigningRequest object
+ * gets a verdict, as in the daemon).
  *
  * @module
  */
@@ -19,7 +29,6 @@ import {
 import {
   compileServingPolicy,
   createNodeFacts,
-  defaultServingPolicy,
   type NodeAddress,
   type NodeFacts,
   type ServingPolicy,
@@ -32,8 +41,19 @@ import {
   SERVING_USAGES_NO_RSA,
   SERVING_USAGES_RSA,
 } from "../core/rules.ts";
-import type { CertificateSigningRequest, Decision } from "../core/types.ts";
-import { parseDuration } from "./flags.ts";
+import type {
+  CertificateSigningRequest,
+  CheckResult,
+  Decision,
+  ReasonCode,
+} from "../core/types.ts";
+import {
+  type CheckFlags,
+  checkHelpText,
+  FlagError,
+  parseCommandLine,
+  servingPolicyFromFlags,
+} from "./flags.ts";
 
 /** The I/O `check` uses; every member is replaceable for tests. */
 export interface CheckCommandIo {
@@ -50,11 +70,11 @@ export interface CheckCommandIo {
 }
 
 /** Bad `check` arguments; the message is one line naming the flag. */
-export class CheckUsageError extends Error {
+export class CheckUsageError extends FlagError {
   override name = "CheckUsageError";
 }
 
-/** Unreadable input; the message is one line naming the file. */
+/** Input that is not a CSR (or a Node file that is no Node); one line naming the file. */
 class InputError extends Error {
   override name = "InputError";
 }
@@ -63,65 +83,30 @@ class InputError extends Error {
 export interface CheckOptions {
   /** Path of the CSR (or PEM) file; `-` for standard input. */
   input: string;
-  /** Path of a Node object file. */
-  node?: string;
+  /** Paths of the `--node` files (each a Node or a List of Nodes), in order. */
+  nodes: string[];
   output: "text" | "json";
+  /** The serving policy the flags describe, as the daemon builds it. */
   policy: ServingPolicy;
+  /** Every flag value, as the shared parser returned it. */
+  flags: CheckFlags;
   help: boolean;
 }
 
-/** `check --help` text. */
-export const CHECK_USAGE = [
-  "Usage: kubelet-rubber-stamp check FILE|- [flags]",
-  "",
-  "Decides one CSR offline and prints the verdict and every rule's result.",
-  "FILE is a CSR object (kubectl get csr NAME -o yaml|json) or a bare PEM",
-  "CERTIFICATE REQUEST; - reads standard input. Authorization is not checked.",
-  "Exit: 0 approvable, 1 not approvable, 2 unreadable input or bad flags.",
-  "",
-  "Flags:",
-  "  --node FILE                      Node object (kubectl get node NAME -o yaml) for SAN ownership",
-  "  --output text|json               Output format (default text)",
-  "  --cluster-domain DOMAIN          Cluster DNS domain (default cluster.local)",
-  "  --protected-names a,b            Extra DNS names never approved",
-  "  --protected-cidrs CIDR,...       Extra IPs/CIDRs never approved",
-  "  --api-service-ip IP              The kubernetes Service IP (repeatable)",
-  "  --dns-name-pattern REGEX         Each DNS SAN must fully match",
-  "  --allowed-cidrs CIDR,...         Each IP SAN must be inside one",
-  "  --max-dns-names N                Most DNS SANs",
-  "  --max-ip-addresses N             Most IP SANs",
-  "  --max-expiration-seconds N       Largest spec.expirationSeconds",
-  "  --verify-node-addresses=false    Do not check SAN ownership (unsafe)",
-  "  --node-address-wait DURATION     Wait for Node addresses (default 15m)",
-  "  --max-pending-age DURATION       Older CSRs are ignored (default 1h, 0 = off)",
-].join("\n");
-
-type FlagKind = "string" | "list" | "int" | "bool" | "duration";
-const CHECK_FLAGS: Record<string, FlagKind> = {
-  "node": "string",
-  "output": "string",
-  "cluster-domain": "string",
-  "protected-names": "list",
-  "protected-cidrs": "list",
-  "api-service-ip": "list",
-  "dns-name-pattern": "string",
-  "allowed-cidrs": "list",
-  "max-dns-names": "int",
-  "max-ip-addresses": "int",
-  "max-expiration-seconds": "int",
-  "verify-node-addresses": "bool",
-  "node-address-wait": "duration",
-  "max-pending-age": "duration",
-  "help": "bool",
-};
-
-function splitList(raw: string): string[] {
-  return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
+/** `check --help` text, generated from the flag table the daemon uses. */
+export const CHECK_USAGE: string = checkHelpText();
 
 /**
- * Parses `check` arguments: one positional FILE or `-`, flags as
- * `--flag value` or `--flag=value`. Throws {@linkcode CheckUsageError}.
+ * The verdict (and `san-ownership` line) when no `--node` was given: what
+ * the daemon does without the Node, wait, and how to give it offline.
+ */
+export const OWNERSHIP_UNKNOWN =
+  "waiting: ownership unknown, pass --node FILE (kubectl get nodes -o yaml)";
+
+/**
+ * Parses `check` arguments with the daemon's parser: one positional FILE or
+ * `-`, the policy flags, `--node FILE` (repeatable), `--output`, `--help`.
+ * Throws {@linkcode FlagError} (or its {@linkcode CheckUsageError}).
  *
  * @example
  * ```ts
@@ -130,126 +115,34 @@ function splitList(raw: string): string[] {
  * console.log(options.policy.maxDnsNames); // 2
  * ```
  */
-export function parseCheckArgs(args: string[]): CheckOptions {
-  const policy = defaultServingPolicy();
+export function parseCheckArgs(args: readonly string[]): CheckOptions {
+  const { values, positionals } = parseCommandLine(args, "check");
+  const flags = values as unknown as CheckFlags;
   const options: CheckOptions = {
     input: "",
-    output: "text",
-    policy,
-    help: false,
+    nodes: [...flags.node],
+    output: flags.output,
+    policy: servingPolicyFromFlags(flags),
+    flags,
+    help: flags.help,
   };
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "-" || !arg.startsWith("-")) {
-      positional.push(arg);
-      continue;
-    }
-    if (arg === "-h") {
-      options.help = true;
-      continue;
-    }
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
-    if (!m) {
-      throw new CheckUsageError(
-        `unexpected argument ${quote(arg)} (flags start with --)`,
-      );
-    }
-    const name = m[1];
-    const kind = CHECK_FLAGS[name];
-    if (!kind) throw new CheckUsageError(`unknown flag --${name} (see --help)`);
-    let raw = m[2];
-    if (raw === undefined) {
-      if (kind === "bool") {
-        raw = "true";
-      } else {
-        if (i + 1 >= args.length) {
-          throw new CheckUsageError(`flag --${name} needs a value`);
-        }
-        raw = args[++i];
-      }
-    }
-    const bad = (expected: string) =>
-      new CheckUsageError(
-        `invalid value ${quote(raw)} for --${name}: expected ${expected}`,
-      );
-    let bool = false;
-    let int = 0;
-    let ms = 0;
-    if (kind === "bool") {
-      if (raw !== "true" && raw !== "false") throw bad("true or false");
-      bool = raw === "true";
-    } else if (kind === "int") {
-      if (!/^[0-9]{1,9}$/.test(raw)) throw bad("a whole number");
-      int = Number(raw);
-    } else if (kind === "duration") {
-      const parsed = parseDuration(raw);
-      if (parsed === undefined) throw bad("a duration like 15m, 1h or 90s");
-      ms = parsed;
-    }
-    switch (name) {
-      case "help":
-        options.help = bool;
-        break;
-      case "node":
-        options.node = raw;
-        break;
-      case "output":
-        if (raw !== "text" && raw !== "json") throw bad("text or json");
-        options.output = raw;
-        break;
-      case "cluster-domain":
-        policy.clusterDomain = raw;
-        break;
-      case "protected-names":
-        policy.protectedNames.push(...splitList(raw));
-        break;
-      case "protected-cidrs":
-        policy.protectedCidrs.push(...splitList(raw));
-        break;
-      case "api-service-ip":
-        policy.apiServiceIps.push(...splitList(raw));
-        break;
-      case "dns-name-pattern":
-        policy.dnsNamePattern = raw;
-        break;
-      case "allowed-cidrs":
-        policy.allowedCidrs = [
-          ...(policy.allowedCidrs ?? []),
-          ...splitList(raw),
-        ];
-        break;
-      case "max-dns-names":
-        policy.maxDnsNames = int;
-        break;
-      case "max-ip-addresses":
-        policy.maxIpAddresses = int;
-        break;
-      case "max-expiration-seconds":
-        policy.maxExpirationSeconds = int;
-        break;
-      case "verify-node-addresses":
-        policy.verifyNodeAddresses = bool;
-        break;
-      case "node-address-wait":
-        policy.nodeAddressWaitMs = ms;
-        break;
-      case "max-pending-age":
-        policy.maxPendingAgeMs = ms;
-        break;
-    }
-  }
   if (options.help) return options;
-  if (positional.length !== 1) {
+  if (positionals.length !== 1) {
     throw new CheckUsageError(
-      positional.length === 0
+      positionals.length === 0
         ? "missing FILE (a CSR as YAML/JSON or a PEM request; - for stdin)"
-        : `expected one FILE, found ${positional.length}: ${
-          quoteList(positional)
+        : `expected one FILE, found ${positionals.length}: ${
+          quoteList(positionals)
         }`,
     );
   }
-  options.input = positional[0];
+  options.input = positionals[0];
+  const stdin = [options.input, ...options.nodes].filter((p) => p === "-");
+  if (stdin.length > 1) {
+    throw new CheckUsageError(
+      "standard input (-) can be read once: give at most one of FILE and --node as -",
+    );
+  }
   return options;
 }
 
@@ -260,12 +153,16 @@ function isObject(value: unknown): value is Json {
 }
 
 // Far above any CSR or Node object; keeps a wrong file from being parsed.
+// (`kubectl get nodes -o yaml` of a large cluster may need more: pass the
+// Nodes in several files then.)
 const MAX_INPUT_CHARS = 1 << 20;
+const MAX_NODE_INPUT_CHARS = 16 << 20;
 
 async function readInput(
   path: string,
   io: CheckCommandIo,
   what: string,
+  max = MAX_INPUT_CHARS,
 ): Promise<string> {
   let text: string;
   try {
@@ -277,23 +174,22 @@ async function readInput(
       }`,
     );
   }
-  if (text.length > MAX_INPUT_CHARS) {
+  if (text.length > max) {
     throw new InputError(
       `${what} ${
         quote(path)
-      } is ${text.length} characters, expected at most ${MAX_INPUT_CHARS}`,
+      } is ${text.length} characters, expected at most ${max}`,
     );
   }
   return text;
 }
 
-function parseObject(text: string, path: string, what: string): Json {
-  let value: unknown;
+function parseDocument(text: string, path: string, what: string): unknown {
   try {
     // JSON (kubectl -o json) needs no YAML parser; the yaml package, which
     // reads JSON too, also reads LOG_TOKENS/LOG_STREAM from the environment,
     // so the `check` task grants exactly those two.
-    value = /^\s*[{[]/.test(text)
+    return /^\s*[{[]/.test(text)
       ? JSON.parse(text)
       : parseYaml(text, { maxAliasCount: 100 });
   } catch (error) {
@@ -303,34 +199,33 @@ function parseObject(text: string, path: string, what: string): Json {
       }`,
     );
   }
-  // `kubectl get ... -o yaml` without a name prints a List.
-  if (isObject(value) && value.kind === "List" && Array.isArray(value.items)) {
+}
+
+function isList(
+  value: unknown,
+  kind: string,
+): value is Json & { items: unknown[] } {
+  return isObject(value) && Array.isArray(value.items) &&
+    (value.kind === "List" || value.kind === `${kind}List`);
+}
+
+function parseCsrObject(text: string, path: string): Json {
+  let value = parseDocument(text, path, "CSR file");
+  // `kubectl get csr -o yaml` without a name prints a List.
+  if (isList(value, "CertificateSigningRequest")) {
     if (value.items.length !== 1) {
       throw new InputError(
-        `${what} ${
+        `CSR file ${
           quote(path)
-        } is a List of ${value.items.length} items, expected one object`,
+        } is a List of ${value.items.length} items, expected one CertificateSigningRequest`,
       );
     }
     value = value.items[0];
   }
   if (!isObject(value)) {
-    throw new InputError(`${what} ${quote(path)} does not hold an object`);
+    throw new InputError(`CSR file ${quote(path)} does not hold an object`);
   }
   return value;
-}
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function isBase64(text: string): boolean {
-  const compact = text.replace(/[ \t\r\n]+/g, "");
-  if (compact.length % 4 !== 0 || !BASE64.test(compact)) return false;
-  try {
-    Uint8Array.fromBase64(compact, { lastChunkHandling: "strict" });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface LoadedCsr {
@@ -338,9 +233,27 @@ interface LoadedCsr {
   notes: string[];
 }
 
-async function csrFromPem(pem: string, now: Date): Promise<LoadedCsr> {
+// What the request parser says about bytes that are no PKCS#10 request at all.
+const NOT_A_REQUEST: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  "InvalidRequestEncoding",
+  "InvalidRequestPEM",
+  "InvalidRequest",
+]);
+
+async function csrFromPem(
+  pem: string,
+  path: string,
+  now: Date,
+): Promise<LoadedCsr> {
   const request = new TextEncoder().encode(pem).toBase64();
   const parsed = await parseCertificateRequest(request);
+  if (!parsed.ok && NOT_A_REQUEST.has(parsed.reason)) {
+    throw new InputError(
+      `CSR file ${
+        quote(path)
+      } is not a PEM-encoded certificate request (${parsed.reason}): ${parsed.message}`,
+    );
+  }
   let username: string | undefined;
   let usages = [...SERVING_USAGES_NO_RSA];
   if (parsed.ok) {
@@ -375,15 +288,22 @@ async function csrFromPem(pem: string, now: Date): Promise<LoadedCsr> {
   };
 }
 
+/**
+ * The CSR to decide. Only input that is no CSR at all is refused (exit 2):
+ * an object of another kind, an object with neither kind nor spec, text
+ * that is not YAML/JSON, a bare PEM that is no certificate request. Any
+ * CertificateSigningRequest object is decided, however broken, as the daemon
+ * would decide it.
+ */
 async function loadCsr(
   text: string,
   path: string,
   now: Date,
 ): Promise<LoadedCsr> {
   if (text.trimStart().startsWith("-----BEGIN")) {
-    return await csrFromPem(text, now);
+    return await csrFromPem(text, path, now);
   }
-  const value = parseObject(text, path, "CSR file");
+  const value = parseCsrObject(text, path);
   if (value.kind !== undefined && value.kind !== "CertificateSigningRequest") {
     throw new InputError(
       `CSR file ${quote(path)} holds a ${
@@ -391,51 +311,124 @@ async function loadCsr(
       }, expected a CertificateSigningRequest`,
     );
   }
-  const spec = value.spec;
-  if (
-    !isObject(spec) || typeof spec.request !== "string" ||
-    typeof spec.signerName !== "string"
-  ) {
+  if (value.kind === undefined && value.spec === undefined) {
     throw new InputError(
       `CSR file ${
         quote(path)
-      } is not a CertificateSigningRequest: expected spec.request and spec.signerName strings`,
-    );
-  }
-  if (!isBase64(spec.request)) {
-    throw new InputError(
-      `CSR file ${quote(path)}: spec.request is not valid base64`,
+      } holds an object with neither kind nor spec, expected a CertificateSigningRequest`,
     );
   }
   return { csr: value as unknown as CertificateSigningRequest, notes: [] };
 }
 
-async function loadNode(
-  path: string,
-  io: CheckCommandIo,
-): Promise<{ name: string; facts: NodeFacts }> {
-  const value = parseObject(
-    await readInput(path, io, "Node file"),
-    path,
-    "Node file",
-  );
-  if (value.kind !== undefined && value.kind !== "Node") {
-    throw new InputError(
-      `Node file ${quote(path)} holds a ${quote(value.kind)}, expected a Node`,
-    );
-  }
-  const name = isObject(value.metadata) ? value.metadata.name : undefined;
-  if (typeof name !== "string" || name === "") {
-    throw new InputError(
-      `Node file ${quote(path)} has no metadata.name, expected a Node object`,
-    );
-  }
-  const status = isObject(value.status) ? value.status : {};
+interface LoadedNodes {
+  facts: NodeFacts;
+  names: string[];
+  notes: string[];
+}
+
+function nodeAddresses(node: Json): NodeAddress[] {
+  const status = isObject(node.status) ? node.status : {};
   const raw = Array.isArray(status.addresses) ? status.addresses : [];
-  const addresses: NodeAddress[] = raw.filter((a): a is NodeAddress =>
+  return raw.filter((a): a is NodeAddress =>
     isObject(a) && typeof a.type === "string" && typeof a.address === "string"
   ).map((a) => ({ type: a.type, address: a.address }));
-  return { name, facts: createNodeFacts([[name, addresses]]) };
+}
+
+/**
+ * Every Node of every `--node` file (a Node, or a List of Nodes as
+ * `kubectl get nodes -o yaml` prints it), in one {@linkcode NodeFacts}, so
+ * that an address two Nodes list is seen as such.
+ */
+async function loadNodes(
+  paths: readonly string[],
+  io: CheckCommandIo,
+): Promise<LoadedNodes> {
+  const byName = new Map<string, { addresses: NodeAddress[]; path: string }>();
+  const notes: string[] = [];
+  for (const path of paths) {
+    const text = await readInput(path, io, "Node file", MAX_NODE_INPUT_CHARS);
+    const value = parseDocument(text, path, "Node file");
+    const listed = isList(value, "Node");
+    const items: unknown[] = listed ? value.items : [value];
+    if (listed && items.length === 0) {
+      notes.push(`Node file ${quote(path)} is a List of no Nodes`);
+    }
+    items.forEach((item, index) => {
+      const where = listed
+        ? `Node file ${quote(path)}, item ${index}`
+        : `Node file ${quote(path)}`;
+      if (!isObject(item)) {
+        throw new InputError(`${where} does not hold an object`);
+      }
+      if (item.kind !== undefined && item.kind !== "Node") {
+        throw new InputError(
+          `${where} holds a ${quote(item.kind)}, expected a Node`,
+        );
+      }
+      const name = isObject(item.metadata) ? item.metadata.name : undefined;
+      if (typeof name !== "string" || name === "") {
+        throw new InputError(
+          `${where} has no metadata.name, expected a Node object`,
+        );
+      }
+      const addresses = nodeAddresses(item);
+      const seen = byName.get(name);
+      if (
+        seen !== undefined &&
+        JSON.stringify(seen.addresses) !== JSON.stringify(addresses)
+      ) {
+        throw new InputError(
+          `${where}: node ${quote(name)} is also in ${
+            quote(seen.path)
+          } with other addresses; give each Node once`,
+        );
+      }
+      byName.set(name, { addresses, path });
+    });
+  }
+  return {
+    facts: createNodeFacts(
+      [...byName].map(([name, { addresses }]) => [name, addresses] as const),
+    ),
+    names: [...byName.keys()],
+    notes,
+  };
+}
+
+/**
+ * Without Node facts the core skips `san-ownership`; the daemon, whose Node
+ * cache always answers, would wait for the Node instead. So: an `approve`
+ * becomes a `wait` (`NodeAddressesUnknown`), and the skipped line says why.
+ * Any other verdict stands as the core decided it.
+ */
+function withoutNodes(decided: Decision): Decision {
+  const node = decided.node === undefined
+    ? "the node"
+    : `node ${quote(decided.node)}`;
+  const message =
+    `${OWNERSHIP_UNKNOWN} to check that every SAN is an address of ${node} and of no other Node`;
+  const waits = decided.outcome === "approve";
+  const checks: CheckResult[] = decided.checks.map((c) =>
+    c.rule === "san-ownership" && c.result === "skip"
+      ? waits
+        ? {
+          rule: c.rule,
+          result: "fail",
+          reason: "NodeAddressesUnknown",
+          message,
+        }
+        : { rule: c.rule, result: "skip", message }
+      : c
+  );
+  if (!waits) return { ...decided, checks };
+  return {
+    outcome: "wait",
+    reason: "NodeAddressesUnknown",
+    message,
+    ...(decided.node === undefined ? {} : { node: decided.node }),
+    checks,
+  };
 }
 
 const OUTCOME_TEXT: Record<Decision["outcome"], string> = {
@@ -504,17 +497,17 @@ function defaultIo(io: Partial<CheckCommandIo>): CheckCommandIo {
 
 /**
  * Runs `check` with `args` (after the `check` word) and resolves to the exit
- * code: 0 approvable, 1 not, 2 unreadable input or bad arguments. Never
+ * code: 0 approvable, 1 not, 2 bad arguments or input that is no CSR. Never
  * throws for bad input.
  *
  * @example
  * ```ts ignore
  * import { runCheck } from "./check.ts";
- * Deno.exit(await runCheck(["csr.yaml", "--node", "node.yaml"]));
+ * Deno.exit(await runCheck(["csr.yaml", "--node", "nodes.yaml"]));
  * ```
  */
 export async function runCheck(
-  args: string[],
+  args: readonly string[],
   io: Partial<CheckCommandIo> = {},
 ): Promise<number> {
   const out = defaultIo(io);
@@ -522,7 +515,7 @@ export async function runCheck(
   try {
     options = parseCheckArgs(args);
   } catch (error) {
-    if (error instanceof CheckUsageError) {
+    if (error instanceof FlagError) {
       out.writeError(`error: ${error.message}`);
       return 2;
     }
@@ -539,11 +532,11 @@ export async function runCheck(
   }
   const now = out.now?.() ?? new Date();
   let loaded: LoadedCsr;
-  let node: { name: string; facts: NodeFacts } | undefined;
+  let nodes: LoadedNodes | undefined;
   try {
     const text = await readInput(options.input, out, "CSR file");
     loaded = await loadCsr(text, options.input, now);
-    if (options.node !== undefined) node = await loadNode(options.node, out);
+    if (options.nodes.length > 0) nodes = await loadNodes(options.nodes, out);
   } catch (error) {
     if (error instanceof InputError) {
       out.writeError(`error: ${error.message}`);
@@ -556,28 +549,25 @@ export async function runCheck(
   const decided = decideServingRequest(inspection, {
     authorization: "unchecked",
     policy,
-    nodes: node?.facts,
+    nodes: nodes?.facts,
     now,
   });
-  const notes = [...loaded.notes];
-  const decision: Decision = {
-    ...decided,
-    checks: decided.checks.map((c) =>
-      c.rule === "san-ownership" && c.result === "skip" && !node &&
-        options.policy.verifyNodeAddresses
-        ? {
-          ...c,
-          message:
-            "not checked: pass --node FILE (kubectl get node NAME -o yaml)",
-        }
-        : c
-    ),
-  };
-  if (node && inspection.node !== undefined && node.name !== inspection.node) {
+  const decision = !nodes && policy.policy.verifyNodeAddresses
+    ? withoutNodes(decided)
+    : decided;
+  const notes = [...loaded.notes, ...(nodes?.notes ?? [])];
+  if (
+    nodes && inspection.node !== undefined &&
+    !nodes.names.includes(inspection.node)
+  ) {
     notes.push(
-      `--node is ${quote(node.name)} but the CSR is for node ${
-        quote(inspection.node)
-      }`,
+      `no --node file holds node ${quote(inspection.node)}, the CSR's node (${
+        nodes.names.length === 0
+          ? "they hold no Node"
+          : `they hold ${quoteList(nodes.names.slice(0, 8))}${
+            nodes.names.length > 8 ? ` and ${nodes.names.length - 8} more` : ""
+          }`
+      })`,
     );
   }
   if (options.output === "json") {

@@ -40,7 +40,11 @@ import { createLogger, type Logger } from "../log.ts";
 import { createRegistry } from "../metrics.ts";
 import { startHttpServer } from "../serve/http.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
-import { type DaemonFlags, parseListen } from "./flags.ts";
+import {
+  type DaemonFlags,
+  parseListen,
+  servingPolicyFromFlags,
+} from "./flags.ts";
 
 /** Things a caller (tests, the demo) may supply instead of the defaults. */
 export interface DaemonDeps {
@@ -66,25 +70,15 @@ export interface DaemonDeps {
   serviceHost?: string;
 }
 
-/** Builds the serving policy the flags describe. */
+/**
+ * Builds the serving policy the flags describe: the same mapping `check`
+ * uses ({@linkcode servingPolicyFromFlags}), plus discovered API Service IPs.
+ */
 export function policyFromFlags(
   flags: DaemonFlags,
   apiServiceIps: string[] = [],
 ): ServingPolicy {
-  return {
-    verifyNodeAddresses: flags.verifyNodeAddresses,
-    clusterDomain: flags.clusterDomain,
-    protectedNames: flags.protectedNames,
-    protectedCidrs: flags.protectedCidrs,
-    apiServiceIps: [...flags.apiServiceIps, ...apiServiceIps],
-    dnsNamePattern: flags.dnsNamePattern,
-    allowedCidrs: flags.allowedCidrs,
-    maxDnsNames: flags.maxDnsNames,
-    maxIpAddresses: flags.maxIpAddresses,
-    maxExpirationSeconds: flags.maxExpirationSeconds,
-    nodeAddressWaitMs: flags.nodeAddressWait,
-    maxPendingAgeMs: flags.maxPendingAge || undefined,
-  };
+  return servingPolicyFromFlags(flags, apiServiceIps);
 }
 
 /** The resource (and subresource) a request path names, for metric labels. */
@@ -207,6 +201,7 @@ export async function runDaemon(
     log,
     signal: life.signal,
     onChange: () => controller?.nodesChanged(),
+    onIgnoredAddresses: (_name, count) => metrics.nodeAddressesIgnored(count),
     watchTimeoutSeconds: deps.watchTimeoutSeconds,
     watchGraceMs: deps.watchGraceMs,
     backoff: deps.backoff,

@@ -1,13 +1,46 @@
 /**
- * Command-line flags of the daemon: one table of definitions drives parsing,
- * validation, defaults and `--help`.
+ * Command-line flags of the daemon and of `check`: ONE table of definitions
+ * drives parsing, validation, defaults and `--help` for both, so that the
+ * policy flags mean exactly the same in `check` as in the daemon.
+ *
+ * Rules shared by both commands:
+ * - `--flag value`, `--flag=value`, and bare boolean flags (`--dry-run`);
+ * - booleans are `true`, `false`, `1` or `0`;
+ * - integers are plain decimal (`1e3`, `0x10` or ` 5` are refused), numbers
+ *   plain decimal with an optional fraction, durations Go-style (`1m30s`);
+ * - list flags split on commas (trimmed, empty items dropped) and append on
+ *   every occurrence;
+ * - a bare `--` is skipped (Deno's task runner passes it through:
+ *   `deno task start -- --kubeconfig x`).
  *
  * @module
  */
+import type { ServingPolicy } from "../core/policy.ts";
+import { quote } from "../core/rules.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 
+/** The flags that make the serving policy: the daemon's and `check`'s. */
+export interface PolicyFlags {
+  clusterDomain: string;
+  protectedNames: string[];
+  protectedCidrs: string[];
+  apiServiceIps: string[];
+  dnsNamePattern?: string;
+  /** Undefined: any IP SAN; `[]` (`--allowed-cidrs=`): no IP SAN. */
+  allowedCidrs?: string[];
+  sharedAddressCidrs: string[];
+  maxDnsNames?: number;
+  maxIpAddresses?: number;
+  maxExpirationSeconds?: number;
+  verifyNodeAddresses: boolean;
+  /** Milliseconds. */
+  nodeAddressWait: number;
+  /** Milliseconds; 0 turns the age limit off. */
+  maxPendingAge: number;
+}
+
 /** Parsed daemon options. */
-export interface DaemonFlags {
+export interface DaemonFlags extends PolicyFlags {
   kubeconfig?: string;
   context?: string;
   listen: string;
@@ -30,24 +63,18 @@ export interface DaemonFlags {
   leaderElectRenewDeadline: number;
   /** Milliseconds. */
   leaderElectRetryPeriod: number;
-  clusterDomain: string;
-  protectedNames: string[];
-  protectedCidrs: string[];
-  apiServiceIps: string[];
-  dnsNamePattern?: string;
-  allowedCidrs?: string[];
-  maxDnsNames?: number;
-  maxIpAddresses?: number;
-  maxExpirationSeconds?: number;
-  verifyNodeAddresses: boolean;
-  /** Milliseconds. */
-  nodeAddressWait: number;
-  /** Milliseconds; 0 turns the age limit off. */
-  maxPendingAge: number;
   maxPendingSurplus: number;
   once: boolean;
   help: boolean;
   version: boolean;
+}
+
+/** Parsed `check` flags (its FILE argument aside). */
+export interface CheckFlags extends PolicyFlags {
+  /** `--node` files, in order. */
+  node: string[];
+  output: "text" | "json";
+  help: boolean;
 }
 
 /** A flag the user got wrong: the message is one line naming the flag. */
@@ -55,12 +82,39 @@ export class FlagError extends Error {
   override name = "FlagError";
 }
 
-type Kind = "string" | "bool" | "number" | "int" | "duration" | "list";
-interface FlagDef {
+/** The two commands that take flags. */
+export type Command = "daemon" | "check";
+
+/**
+ * Which command accepts a flag: `daemon` or `check` only, `policy` (both: a
+ * serving-policy flag, see {@linkcode servingPolicyFromFlags}), or `common`
+ * (both, e.g. `--help`).
+ */
+export type FlagScope = "daemon" | "check" | "policy" | "common";
+
+/**
+ * How a value is read: `list` splits on commas and appends; `files` appends
+ * each value whole (a path may hold a comma).
+ */
+export type FlagKind =
+  | "string"
+  | "bool"
+  | "number"
+  | "int"
+  | "duration"
+  | "list"
+  | "files";
+
+/** One flag: its name, who accepts it, how it parses, its default and help. */
+export interface FlagDef {
   name: string;
-  key: keyof DaemonFlags;
-  kind: Kind;
-  default: string | number | boolean | undefined;
+  /** A one-letter alias (`-h`). */
+  alias?: string;
+  scope: FlagScope;
+  key: keyof DaemonFlags | keyof CheckFlags;
+  kind: FlagKind;
+  /** The value without the flag; lists are copied before appending. */
+  default: string | number | boolean | readonly string[] | undefined;
   /** Shown in --help instead of the default value. */
   defaultText?: string;
   help: string;
@@ -73,9 +127,30 @@ const nonNegative = (v: unknown) =>
   (v as number) >= 0 ? undefined : "must not be negative";
 
 /** Every flag, in `--help` order. */
-export const FLAGS: readonly FlagDef[] = [
+export const FLAG_TABLE: readonly FlagDef[] = [
+  {
+    name: "node",
+    scope: "check",
+    key: "node",
+    kind: "files",
+    default: [],
+    defaultText: "none: ownership unknown, the verdict waits",
+    help:
+      "A Node object, or a List of Nodes (kubectl get nodes -o yaml), whose status.addresses decide SAN ownership. Repeatable; every Node of every file is known at once, so addresses two Nodes list are found.",
+  },
+  {
+    name: "output",
+    scope: "check",
+    key: "output",
+    kind: "string",
+    default: "text",
+    help: "Output format: text or json.",
+    check: (v) =>
+      v === "text" || v === "json" ? undefined : "expected text or json",
+  },
   {
     name: "kubeconfig",
+    scope: "daemon",
     key: "kubeconfig",
     kind: "string",
     default: undefined,
@@ -84,6 +159,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "context",
+    scope: "daemon",
     key: "context",
     kind: "string",
     default: undefined,
@@ -91,6 +167,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "listen",
+    scope: "daemon",
     key: "listen",
     kind: "string",
     default: ":8080",
@@ -100,6 +177,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "dry-run",
+    scope: "daemon",
     key: "dryRun",
     kind: "bool",
     default: false,
@@ -107,6 +185,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "deny-invalid",
+    scope: "daemon",
     key: "denyInvalid",
     kind: "bool",
     default: false,
@@ -115,6 +194,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "log-format",
+    scope: "daemon",
     key: "logFormat",
     kind: "string",
     default: "text",
@@ -124,6 +204,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "log-level",
+    scope: "daemon",
     key: "logLevel",
     kind: "string",
     default: "info",
@@ -135,6 +216,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "kube-api-qps",
+    scope: "daemon",
     key: "kubeApiQps",
     kind: "number",
     default: 20,
@@ -143,6 +225,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "kube-api-burst",
+    scope: "daemon",
     key: "kubeApiBurst",
     kind: "int",
     default: 30,
@@ -151,6 +234,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "kube-api-timeout",
+    scope: "daemon",
     key: "kubeApiTimeout",
     kind: "number",
     default: 30,
@@ -159,6 +243,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "workers",
+    scope: "daemon",
     key: "workers",
     kind: "int",
     // Most of a reconcile is waiting on the API server (SAR, approval):
@@ -170,6 +255,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "authorization-subresource",
+    scope: "daemon",
     key: "subresource",
     kind: "string",
     default: "selfnodeserver",
@@ -182,6 +268,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "verify-node-addresses",
+    scope: "policy",
     key: "verifyNodeAddresses",
     kind: "bool",
     default: true,
@@ -190,6 +277,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "node-address-wait",
+    scope: "policy",
     key: "nodeAddressWait",
     kind: "duration",
     default: 15 * 60_000,
@@ -199,6 +287,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "cluster-domain",
+    scope: "policy",
     key: "clusterDomain",
     kind: "string",
     default: "cluster.local",
@@ -212,32 +301,37 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "protected-names",
+    scope: "policy",
     key: "protectedNames",
     kind: "list",
-    default: undefined,
+    default: [],
     defaultText: "none",
     help:
       "Comma-separated extra DNS names never approved (e.g. the control-plane endpoint). Repeatable.",
   },
   {
     name: "protected-cidrs",
+    scope: "policy",
     key: "protectedCidrs",
     kind: "list",
-    default: undefined,
+    default: [],
     defaultText: "none",
     help: "Comma-separated extra IPs or CIDRs never approved. Repeatable.",
   },
   {
     name: "api-service-ip",
+    scope: "policy",
     key: "apiServiceIps",
     kind: "list",
-    default: undefined,
+    default: [],
     defaultText:
       "KUBERNETES_SERVICE_HOST and the default/kubernetes Service's cluster IPs",
-    help: "The API server's Service IP(s), never approved. Repeatable.",
+    help:
+      "Comma-separated IPs of the API server's Service, never approved. Repeatable.",
   },
   {
     name: "dns-name-pattern",
+    scope: "policy",
     key: "dnsNamePattern",
     kind: "string",
     default: undefined,
@@ -246,15 +340,27 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "allowed-cidrs",
+    scope: "policy",
     key: "allowedCidrs",
     kind: "list",
     default: undefined,
     defaultText: "any",
     help:
-      "Comma-separated CIDRs (IPv4 and IPv6); every IP SAN must be inside one.",
+      "Comma-separated CIDRs (IPv4 and IPv6); every IP SAN must be inside one. Repeatable; an empty value (--allowed-cidrs=) allows no IP SAN.",
+  },
+  {
+    name: "shared-address-cidrs",
+    scope: "policy",
+    key: "sharedAddressCidrs",
+    kind: "list",
+    default: [],
+    defaultText: "none",
+    help:
+      "Comma-separated CIDRs inside which an IP may be listed by several Nodes (e.g. a NAT gateway's ExternalIP) and still be approved for each; elsewhere an address two Nodes list belongs to neither. Each range given away lets any node in it get a certificate for the others' shared IPs. Repeatable.",
   },
   {
     name: "max-dns-names",
+    scope: "policy",
     key: "maxDnsNames",
     kind: "int",
     default: undefined,
@@ -264,6 +370,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "max-ip-addresses",
+    scope: "policy",
     key: "maxIpAddresses",
     kind: "int",
     default: undefined,
@@ -273,6 +380,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "max-expiration-seconds",
+    scope: "policy",
     key: "maxExpirationSeconds",
     kind: "int",
     default: undefined,
@@ -282,6 +390,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "max-pending-age",
+    scope: "policy",
     key: "maxPendingAge",
     kind: "duration",
     default: 60 * 60_000,
@@ -291,6 +400,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "max-pending-surplus",
+    scope: "daemon",
     key: "maxPendingSurplus",
     kind: "int",
     default: 100,
@@ -300,6 +410,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "once",
+    scope: "daemon",
     key: "once",
     kind: "bool",
     default: false,
@@ -307,6 +418,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect",
+    scope: "daemon",
     key: "leaderElect",
     kind: "bool",
     default: undefined,
@@ -316,6 +428,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect-namespace",
+    scope: "daemon",
     key: "leaderElectNamespace",
     kind: "string",
     default: undefined,
@@ -325,6 +438,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect-lease-name",
+    scope: "daemon",
     key: "leaderElectLeaseName",
     kind: "string",
     default: "kubelet-rubber-stamp",
@@ -337,6 +451,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect-lease-duration",
+    scope: "daemon",
     key: "leaderElectLeaseDuration",
     kind: "duration",
     default: 15_000,
@@ -346,6 +461,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect-renew-deadline",
+    scope: "daemon",
     key: "leaderElectRenewDeadline",
     kind: "duration",
     default: 10_000,
@@ -354,6 +470,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "leader-elect-retry-period",
+    scope: "daemon",
     key: "leaderElectRetryPeriod",
     kind: "duration",
     default: 2_000,
@@ -362,6 +479,7 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "version",
+    scope: "daemon",
     key: "version",
     kind: "bool",
     default: false,
@@ -369,12 +487,34 @@ export const FLAGS: readonly FlagDef[] = [
   },
   {
     name: "help",
+    alias: "h",
+    scope: "common",
     key: "help",
     kind: "bool",
     default: false,
     help: "Print this help and exit.",
   },
 ];
+
+/** Whether `command` accepts flags of `scope`. */
+function accepts(command: Command, scope: FlagScope): boolean {
+  return scope === "policy" || scope === "common" || scope === command;
+}
+
+/** The daemon's flags, in `--help` order. */
+export const FLAGS: readonly FlagDef[] = FLAG_TABLE.filter((f) =>
+  accepts("daemon", f.scope)
+);
+
+/** `check`'s flags, in `--help` order. */
+export const CHECK_FLAGS: readonly FlagDef[] = FLAG_TABLE.filter((f) =>
+  accepts("check", f.scope)
+);
+
+/** The serving-policy flags, shared by the daemon and `check`. */
+export const POLICY_FLAGS: readonly FlagDef[] = FLAG_TABLE.filter((f) =>
+  f.scope === "policy"
+);
 
 const UNITS: Record<string, number> = {
   ms: 1,
@@ -404,7 +544,7 @@ export function parseDuration(v: string): number | undefined {
     total += Number(m[1]) * UNITS[m[2]];
     i = re.lastIndex;
   }
-  return v.length > 0 ? total : undefined;
+  return v.length > 0 && Number.isFinite(total) ? total : undefined;
 }
 
 /** Formats milliseconds as a Go-style duration for --help. */
@@ -426,69 +566,113 @@ export function parseListen(
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
+/**
+ * Splits a list flag's value: on commas, items trimmed, empty items dropped.
+ *
+ * @example
+ * ```ts
+ * import { splitList } from "./flags.ts";
+ * splitList(" a, b,,c "); // ["a", "b", "c"]
+ * ```
+ */
+export function splitList(raw: string): string[] {
+  return raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
+}
+
+const INTEGER = /^-?[0-9]+$/;
+const DECIMAL = /^-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)$/;
+
 function convert(def: FlagDef, raw: string): unknown {
+  const bad = (expected: string) =>
+    new FlagError(
+      `invalid value ${quote(raw)} for --${def.name}: expected ${expected}`,
+    );
   switch (def.kind) {
     case "string":
       return raw;
     case "list":
-      return raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      return splitList(raw);
+    case "files":
+      if (raw === "") throw bad("a file path");
+      return [raw];
     case "bool":
       if (raw === "true" || raw === "1") return true;
       if (raw === "false" || raw === "0") return false;
-      throw new FlagError(
-        `invalid value "${raw}" for --${def.name}: expected true or false`,
-      );
+      throw bad("true or false");
     case "duration": {
       const ms = parseDuration(raw);
       if (ms === undefined) {
-        throw new FlagError(
-          `invalid value "${raw}" for --${def.name}: expected a duration like 15s, 1m30s or 500ms`,
-        );
+        throw bad("a duration like 15s, 1m30s or 500ms");
       }
       return ms;
     }
-    case "number":
     case "int": {
       const n = Number(raw);
-      if (
-        raw.trim() === "" || !Number.isFinite(n) ||
-        (def.kind === "int" && !Number.isInteger(n))
-      ) {
-        throw new FlagError(
-          `invalid value "${raw}" for --${def.name}: expected ${
-            def.kind === "int" ? "an integer" : "a number"
-          }`,
-        );
+      if (!INTEGER.test(raw) || !Number.isSafeInteger(n)) {
+        throw bad("an integer (decimal digits)");
+      }
+      return n;
+    }
+    case "number": {
+      const n = Number(raw);
+      if (!DECIMAL.test(raw) || !Number.isFinite(n)) {
+        throw bad("a number (decimal digits, optionally with a fraction)");
       }
       return n;
     }
   }
 }
 
+function initialValue(def: FlagDef): unknown {
+  return Array.isArray(def.default) ? [...def.default] : def.default;
+}
+
+/** The flag values and the positional arguments of one command line. */
+export interface ParsedCommandLine {
+  /** Every flag of the command, by key: its default unless given. */
+  values: Record<string, unknown>;
+  /** Arguments that are not flags (`-` included), in order. */
+  positionals: string[];
+}
+
 /**
- * Parses daemon flags. Accepts `--flag value`, `--flag=value`, and bare
- * boolean flags. Throws {@linkcode FlagError} with a one-line message.
+ * Parses `args` against the flags `command` accepts: the one parser of both
+ * the daemon and `check` (see the module doc for the rules). Throws
+ * {@linkcode FlagError} with a one-line message.
  *
  * @example
  * ```ts
- * import { parseFlags } from "./flags.ts";
- * const flags = parseFlags(["--dry-run", "--listen=127.0.0.1:9090"]);
- * console.log(flags.listen, flags.dryRun);
+ * import { parseCommandLine } from "./flags.ts";
+ * const { values, positionals } = parseCommandLine(
+ *   ["csr.yaml", "--protected-cidrs", "10.0.0.0/8", "--protected-cidrs=fd00::/8"],
+ *   "check",
+ * );
+ * // values.protectedCidrs: ["10.0.0.0/8", "fd00::/8"]; positionals: ["csr.yaml"]
  * ```
  */
-export function parseFlags(args: string[]): DaemonFlags {
-  const out: Record<string, unknown> = {};
-  for (const def of FLAGS) out[def.key] = def.default;
-  out.protectedNames = [];
-  out.protectedCidrs = [];
-  out.apiServiceIps = [];
+export function parseCommandLine(
+  args: readonly string[],
+  command: Command,
+): ParsedCommandLine {
+  const defs = command === "daemon" ? FLAGS : CHECK_FLAGS;
+  const values: Record<string, unknown> = {};
+  for (const def of defs) values[def.key] = initialValue(def);
+  const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
+    // Deno's task runner passes `--` through; it separates nothing here.
+    if (arg === "--") continue;
+    if (arg === "-" || !arg.startsWith("-")) {
+      positionals.push(arg);
+      continue;
+    }
     const m = /^--?([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) {
-      throw new FlagError(`unexpected argument "${arg}" (flags start with --)`);
+      throw new FlagError(
+        `unexpected argument ${quote(arg)} (flags start with --)`,
+      );
     }
-    const def = FLAGS.find((f) => f.name === m[1]);
+    const def = defs.find((f) => f.name === m[1] || f.alias === m[1]);
     if (!def) throw new FlagError(`unknown flag --${m[1]} (see --help)`);
     let raw = m[2];
     if (raw === undefined) {
@@ -505,16 +689,111 @@ export function parseFlags(args: string[]): DaemonFlags {
     const problem = def.check?.(value);
     if (problem) {
       throw new FlagError(
-        `invalid value "${raw}" for --${def.name}: ${problem}`,
+        `invalid value ${quote(raw)} for --${def.name}: ${problem}`,
       );
     }
-    out[def.key] = value;
+    if (def.kind === "list" || def.kind === "files") {
+      // Every occurrence appends; `--allowed-cidrs=` still makes it `[]`.
+      const previous = values[def.key] as string[] | undefined;
+      values[def.key] = [...(previous ?? []), ...(value as string[])];
+    } else {
+      values[def.key] = value;
+    }
   }
-  return out as unknown as DaemonFlags;
+  return { values, positionals };
 }
 
 /**
- * The `--help` text: usage plus every flag with its default.
+ * Parses daemon flags. Accepts `--flag value`, `--flag=value`, and bare
+ * boolean flags; skips a bare `--`. Throws {@linkcode FlagError} with a
+ * one-line message.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./flags.ts";
+ * const flags = parseFlags(["--dry-run", "--listen=127.0.0.1:9090"]);
+ * console.log(flags.listen, flags.dryRun);
+ * ```
+ */
+export function parseFlags(args: readonly string[]): DaemonFlags {
+  const { values, positionals } = parseCommandLine(args, "daemon");
+  if (positionals.length > 0) {
+    throw new FlagError(
+      `unexpected argument ${quote(positionals[0])} (flags start with --)`,
+    );
+  }
+  return values as unknown as DaemonFlags;
+}
+
+/**
+ * The serving policy the policy flags describe, for the daemon and `check`
+ * alike. `apiServiceIps` are discovered Service IPs added to
+ * `--api-service-ip`.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags, servingPolicyFromFlags } from "./flags.ts";
+ * const policy = servingPolicyFromFlags(parseFlags(["--allowed-cidrs="]));
+ * // policy.allowedCidrs: [] (no IP SAN allowed)
+ * ```
+ */
+export function servingPolicyFromFlags(
+  flags: PolicyFlags,
+  apiServiceIps: readonly string[] = [],
+): ServingPolicy {
+  return {
+    verifyNodeAddresses: flags.verifyNodeAddresses,
+    clusterDomain: flags.clusterDomain,
+    protectedNames: [...flags.protectedNames],
+    protectedCidrs: [...flags.protectedCidrs],
+    apiServiceIps: [...flags.apiServiceIps, ...apiServiceIps],
+    dnsNamePattern: flags.dnsNamePattern,
+    allowedCidrs: flags.allowedCidrs === undefined
+      ? undefined
+      : [...flags.allowedCidrs],
+    sharedAddressCidrs: [...flags.sharedAddressCidrs],
+    maxDnsNames: flags.maxDnsNames,
+    maxIpAddresses: flags.maxIpAddresses,
+    maxExpirationSeconds: flags.maxExpirationSeconds,
+    nodeAddressWaitMs: flags.nodeAddressWait,
+    maxPendingAgeMs: flags.maxPendingAge || undefined,
+  };
+}
+
+/**
+ * The `--help` lines of `defs`: `  --name kind` then the help text and the
+ * default, indented. The daemon's and `check`'s help both come from here.
+ *
+ * @example
+ * ```ts
+ * import { CHECK_FLAGS, flagHelpLines } from "./flags.ts";
+ * console.log(flagHelpLines(CHECK_FLAGS).join("\n"));
+ * ```
+ */
+export function flagHelpLines(defs: readonly FlagDef[]): string[] {
+  const lines: string[] = [];
+  for (const def of defs) {
+    const value = def.kind === "bool"
+      ? ""
+      : ` ${
+        def.kind === "int" ? "number" : def.kind === "files" ? "file" : def.kind
+      }`;
+    const shown = def.defaultText ??
+      (def.default === undefined ? undefined : JSON.stringify(
+        def.kind === "duration"
+          ? formatDuration(def.default as number)
+          : def.default,
+      ));
+    const dflt = shown === undefined ? "" : ` (default ${shown})`;
+    const alias = def.alias === undefined ? "" : `, -${def.alias}`;
+    lines.push(`  --${def.name}${value}${alias}`);
+    lines.push(`      ${def.help}${dflt}`);
+  }
+  return lines;
+}
+
+/**
+ * The daemon's `--help` text: usage plus every flag with its default.
  *
  * @example
  * ```ts
@@ -523,29 +802,41 @@ export function parseFlags(args: string[]): DaemonFlags {
  * ```
  */
 export function helpText(): string {
-  const lines = [
+  return [
     "kubelet-rubber-stamp: approves kubelet serving CSRs (signer kubernetes.io/kubelet-serving) that are provably legitimate.",
     "",
     "Usage:",
     "  kubelet-rubber-stamp [flags]            run the approver",
-    "  kubelet-rubber-stamp check FILE|- [--node FILE] [policy flags]",
-    "                                          explain offline why a CSR is (not) approvable",
+    "  kubelet-rubber-stamp check FILE|- [--node FILE]... [policy flags]",
+    "                                          explain offline why a CSR is (not) approvable (check --help)",
     "",
     "Flags:",
-  ];
-  for (const def of FLAGS) {
-    const value = def.kind === "bool"
-      ? ""
-      : ` ${def.kind === "int" ? "number" : def.kind}`;
-    const shown = def.defaultText ??
-      (def.default === undefined ? undefined : JSON.stringify(
-        def.kind === "duration"
-          ? formatDuration(def.default as number)
-          : def.default,
-      ));
-    const dflt = shown === undefined ? "" : ` (default ${shown})`;
-    lines.push(`  --${def.name}${value}`);
-    lines.push(`      ${def.help}${dflt}`);
-  }
-  return lines.join("\n");
+    ...flagHelpLines(FLAGS),
+  ].join("\n");
+}
+
+/**
+ * `check`'s `--help` text: usage plus every flag `check` accepts (its own
+ * and the daemon's policy flags), from the same table as the daemon's.
+ *
+ * @example
+ * ```ts
+ * import { checkHelpText } from "./flags.ts";
+ * console.log(checkHelpText());
+ * ```
+ */
+export function checkHelpText(): string {
+  return [
+    "Usage: kubelet-rubber-stamp check FILE|- [flags]",
+    "",
+    "Decides one CSR offline, as the daemon would, and prints the verdict and",
+    "every rule's result. FILE is a CSR object (kubectl get csr NAME -o yaml|json)",
+    "or a bare PEM CERTIFICATE REQUEST; - reads standard input. Authorization",
+    "(the SubjectAccessReview) is not checked. Without --node, SAN ownership is",
+    "unknown and the verdict waits, as the daemon waits for the Node.",
+    "Exit: 0 approvable, 1 not approvable, 2 input that is no CSR or bad flags.",
+    "",
+    "Flags (the policy flags are the daemon's):",
+    ...flagHelpLines(CHECK_FLAGS),
+  ].join("\n");
 }

@@ -17,9 +17,11 @@ import { FlagError, helpText, parseFlags } from "./flags.ts";
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  if (args[0] === "check") {
+  // `deno task start -- check ...` leaves the `--` before the command word.
+  const first = args[0] === "--" ? 1 : 0;
+  if (args[first] === "check") {
     const { runCheck } = await import("./check.ts");
-    return await runCheck(args.slice(1));
+    return await runCheck(args.slice(first + 1));
   }
   let flags;
   try {

@@ -57,6 +57,18 @@ export interface Controller {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * True when a Node change may change the verdict: a CSR waiting for its Node,
+ * or left pending because a SAN is contested or another Node's (the claim
+ * may be withdrawn). These are decided again on every Node change.
+ */
+function dependsOnNodes(result: ReconcileResult): boolean {
+  if (result.action === "waiting") return true;
+  const reason = result.decision?.reason;
+  return result.action === "left-pending" &&
+    (reason === "SANContested" || reason === "SANNotOwnedByNode");
+}
+
 function isTerminal(csr: CertificateSigningRequest): boolean {
   if (csr.status?.certificate) return true;
   return (csr.status?.conditions ?? []).some((c) =>
@@ -115,7 +127,7 @@ export function startController(options: ControllerOptions): Controller {
       if (!isLeader()) return;
       const result = await options.approver.reconcile(csr);
       options.onReconciled?.(name, result);
-      if (result.action === "waiting") waiting.add(name);
+      if (dependsOnNodes(result)) waiting.add(name);
       else waiting.delete(name);
       if (result.decision?.reason === "StormGuard") held.add(name);
       if (result.action === "gone") {

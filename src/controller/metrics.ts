@@ -15,6 +15,8 @@ export interface ControllerMetrics extends DecisionObserver {
     cause: string,
   ): void;
   setPending(csrs: CertificateSigningRequest[], now: Date): void;
+  /** Counts Node addresses ignored for ownership (not a DNS name or IP). */
+  nodeAddressesIgnored(count: number): void;
 }
 
 /**
@@ -51,6 +53,10 @@ export function createControllerMetrics(
     `${p}pending_csrs`,
     "Pending kubelet-serving CSRs in the cache.",
   );
+  const ignoredAddresses = registry.counter(
+    `${p}node_addresses_ignored_total`,
+    "Node addresses ignored for SAN ownership because they are not a valid DNS name or IP, counted each time a Node's addresses change.",
+  );
   const oldest = registry.gauge(
     `${p}oldest_pending_csr_age_seconds`,
     "Age of the oldest pending kubelet-serving CSR (0 when none).",
@@ -64,6 +70,9 @@ export function createControllerMetrics(
           latency.observe(Math.max(0, (now().getTime() - created) / 1000));
         }
       }
+    },
+    nodeAddressesIgnored(count) {
+      ignoredAddresses.inc({}, count);
     },
     watchRestarted(resource, kind, cause) {
       restarts.inc({ resource, kind, cause });

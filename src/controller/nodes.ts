@@ -2,6 +2,8 @@
  * The Node address cache: a reflector over `/api/v1/nodes` that keeps only
  * name → `status.addresses` (never whole Node objects) and an index from each
  * address to the Nodes that have it, answering the core's `NodeFacts`.
+ * Addresses that are neither a valid DNS name nor an IP where one is expected
+ * give no ownership: they are logged once per Node and counted.
  *
  * @module
  */
@@ -10,6 +12,7 @@ import {
   nodeAddressKeys,
   type NodeFacts,
 } from "../core/policy.ts";
+import { quote } from "../core/rules.ts";
 import { runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
@@ -37,6 +40,11 @@ export interface NodeCacheOptions {
   signal: AbortSignal;
   /** Called with a Node's name whenever its addresses change, appear or vanish. */
   onChange?: (name: string) => void;
+  /**
+   * Called when a Node's new address list has entries that give no
+   * ownership (see `nodeAddressKeys`), with how many.
+   */
+  onIgnoredAddresses?: (name: string, count: number) => void;
   watchTimeoutSeconds?: () => number;
   watchGraceMs?: number;
   backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
@@ -65,12 +73,16 @@ function sameAddresses(
 export function startNodeCache(options: NodeCacheOptions): NodeCache {
   const addresses = new Map<string, readonly NodeAddress[]>();
   const owners = new Map<string, Set<string>>();
+  // Nodes whose ignored addresses were logged: once per Node until they
+  // are fixed or the Node goes.
+  const warned = new Set<string>();
   let synced = false;
   let resolveSynced!: () => void;
   const syncedPromise = new Promise<void>((r) => resolveSynced = r);
 
   const index = (name: string, list: readonly NodeAddress[], add: boolean) => {
     const keys = nodeAddressKeys(list);
+    if (add) reportIgnored(name, keys.ignored);
     for (
       const [kind, values] of [["dns", keys.dns], ["ip", keys.ip]] as const
     ) {
@@ -86,6 +98,27 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
         }
       }
     }
+  };
+
+  const reportIgnored = (name: string, ignored: readonly NodeAddress[]) => {
+    if (ignored.length === 0) {
+      warned.delete(name);
+      return;
+    }
+    options.onIgnoredAddresses?.(name, ignored.length);
+    if (warned.has(name)) return;
+    warned.add(name);
+    options.log.warn(
+      "Node lists addresses that are not valid DNS names or IPs; they give it no ownership of any SAN",
+      {
+        node: name,
+        ignored: ignored.length,
+        // quote() cuts each one short: an address may be megabytes.
+        addresses: ignored.slice(0, 4).map((a) =>
+          `${quote(a.type)} ${quote(a.address)}`
+        ).join(", "),
+      },
+    );
   };
 
   const put = (node: NodeObject) => {
@@ -111,6 +144,7 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
     if (!old) return;
     index(name, old, false);
     addresses.delete(name);
+    warned.delete(name);
     options.onChange?.(name);
   };
 

@@ -400,3 +400,71 @@ export function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
   const masked = mask(folded, cidr.prefix);
   return masked.every((b, i) => b === cidr.network[i]);
 }
+
+/** An IPv4 address carried inside an IPv6 one, and the scheme that carries it. */
+export interface EmbeddedIpv4 {
+  /** The 4 IPv4 bytes. */
+  ipv4: Uint8Array;
+  /** The translation or tunnelling scheme, for messages. */
+  scheme: string;
+}
+
+function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
+  return prefix.every((b, i) => bytes[i] === b);
+}
+
+function zeros(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * The IPv4 addresses an IPv6 address stands for by a well-known embedding,
+ * so that rules about IPv4 ranges cannot be dodged by writing the address in
+ * IPv6: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, SIIT
+ * `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` (RFC 6052) and the local-use
+ * `64:ff9b:1::/48` (RFC 8215; every RFC 6052 prefix length inside it, since
+ * which one a network uses is not visible in the address), and 6to4
+ * `2002::/16` (RFC 3056). Empty for IPv4 and other IPv6 addresses.
+ *
+ * @example
+ * ```ts
+ * import { embeddedIpv4, formatIp, parseIp } from "./ip.ts";
+ * embeddedIpv4(parseIp("64:ff9b::7f00:1")).map((e) => formatIp(e.ipv4)); // ["127.0.0.1"]
+ * ```
+ */
+export function embeddedIpv4(bytes: Uint8Array): EmbeddedIpv4[] {
+  if (bytes.length !== 16) return [];
+  const at = (...indexes: number[]) =>
+    Uint8Array.from(indexes, (i) => bytes[i]);
+  const tail = () => bytes.slice(12);
+  if (zeros(bytes, 0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return [{ ipv4: tail(), scheme: "IPv4-mapped" }];
+  }
+  if (zeros(bytes, 0, 12)) {
+    return [{ ipv4: tail(), scheme: "IPv4-compatible" }];
+  }
+  if (
+    zeros(bytes, 0, 8) && bytes[8] === 0xff && bytes[9] === 0xff &&
+    bytes[10] === 0 && bytes[11] === 0
+  ) {
+    return [{ ipv4: tail(), scheme: "SIIT (::ffff:0:0/96)" }];
+  }
+  if (startsWith(bytes, [0, 0x64, 0xff, 0x9b]) && zeros(bytes, 4, 12)) {
+    return [{ ipv4: tail(), scheme: "NAT64 (64:ff9b::/96)" }];
+  }
+  if (startsWith(bytes, [0, 0x64, 0xff, 0x9b, 0, 1])) {
+    const scheme = "local-use NAT64 (64:ff9b:1::/48)";
+    // RFC 6052 §2.2: bits 64-71 (byte 8) are skipped by every layout.
+    return [
+      { ipv4: at(6, 7, 9, 10), scheme }, // /48
+      { ipv4: at(7, 9, 10, 11), scheme }, // /56
+      { ipv4: at(9, 10, 11, 12), scheme }, // /64
+      { ipv4: tail(), scheme }, // /96
+    ];
+  }
+  if (bytes[0] === 0x20 && bytes[1] === 0x02) {
+    return [{ ipv4: at(2, 3, 4, 5), scheme: "6to4 (2002::/16)" }];
+  }
+  return [];
+}

@@ -9,8 +9,10 @@
  *   such a certificate is a man-in-the-middle credential;
  * - `operator-policy`: the operator's own limits (name pattern, CIDRs,
  *   counts, lifetime);
+ * - `dns-name-syntax`: every DNS SAN is a valid DNS name (LDH labels);
  * - `san-ownership`: every SAN is an address of the Node named by the CN, as
- *   the kubelet builds its SANs from exactly those addresses.
+ *   the kubelet builds its SANs from exactly those addresses, and of no other
+ *   Node (an address two Nodes list is contested and belongs to neither).
  *
  * Each check returns a {@linkcode PolicyResult}: the reported
  * {@linkcode CheckResult} plus the effect it has on the outcome.
@@ -22,12 +24,16 @@ import {
   canonicalIp,
   type Cidr,
   cidrContains,
+  embeddedIpv4,
   foldIpv4Mapped,
   formatIp,
   parseCidr,
   tryParseIp,
 } from "./ip.ts";
+import { canonicalDnsName, dnsNameSyntaxError } from "./dns_name.ts";
 import { quote, quoteList } from "./rules.ts";
+
+export { canonicalDnsName } from "./dns_name.ts";
 
 /** One entry of a Node's `status.addresses`. */
 export interface NodeAddress {
@@ -52,6 +58,12 @@ export interface ServingPolicy {
   dnsNamePattern?: string;
   /** Every IP SAN must be inside one of these (`[]`: no IP SAN allowed). */
   allowedCidrs?: string[];
+  /**
+   * IPs inside these may be listed by several Nodes (e.g. a NAT gateway's
+   * ExternalIP) and still be approved for each of them. Outside them an
+   * address that more than one Node lists belongs to none. Default none.
+   */
+  sharedAddressCidrs?: string[];
   /** Most DNS SANs allowed. */
   maxDnsNames?: number;
   /** Most IP SANs allowed. */
@@ -113,6 +125,8 @@ export interface CompiledPolicy {
   readonly dnsNamePattern?: RegExp;
   /** Parsed `allowedCidrs`, when set. */
   readonly allowedCidrs?: readonly Cidr[];
+  /** Parsed `sharedAddressCidrs` (empty: no address may be shared). */
+  readonly sharedAddressCidrs: readonly Cidr[];
 }
 
 // Addresses that never belong in a node's serving certificate, whatever the
@@ -129,22 +143,6 @@ const BUILTIN_RANGES: ReadonlyArray<[string, string]> = [
   ["255.255.255.255/32", "the broadcast address"],
   ["::/96", "a deprecated IPv4-compatible IPv6 address"],
 ];
-
-const DNS_NAME =
-  /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-/**
- * The form DNS names are compared in: lower-case, trailing dots removed.
- *
- * @example
- * ```ts
- * import { canonicalDnsName } from "./policy.ts";
- * canonicalDnsName("KUBERNETES.default.svc."); // "kubernetes.default.svc"
- * ```
- */
-export function canonicalDnsName(name: string): string {
-  return name.toLowerCase().replace(/\.+$/, "");
-}
 
 function isNonNegativeInteger(v: unknown): boolean {
   return typeof v === "number" && Number.isInteger(v) && v >= 0;
@@ -165,7 +163,7 @@ export function compileServingPolicy(
   p: ServingPolicy,
 ): CompiledPolicy | { error: string } {
   const domain = canonicalDnsName(String(p.clusterDomain ?? ""));
-  if (!DNS_NAME.test(domain) || domain.length > 253) {
+  if (dnsNameSyntaxError(domain) !== undefined) {
     return {
       error: `--cluster-domain: ${
         quote(p.clusterDomain)
@@ -185,6 +183,11 @@ export function compileServingPolicy(
     ["localhost.localdomain", "a loopback name"],
     ["ip6-localhost", "a loopback name"],
     ["ip6-loopback", "a loopback name"],
+    // RHEL-family /etc/hosts.
+    ["localhost4", "a loopback name"],
+    ["localhost6", "a loopback name"],
+    ["localhost4.localdomain4", "a loopback name"],
+    ["localhost6.localdomain6", "a loopback name"],
   ]);
   for (const name of p.protectedNames ?? []) {
     const canonical = typeof name === "string" ? canonicalDnsName(name) : "";
@@ -250,6 +253,14 @@ export function compileServingPolicy(
       }
     }
   }
+  const sharedAddressCidrs: Cidr[] = [];
+  for (const text of p.sharedAddressCidrs ?? []) {
+    try {
+      sharedAddressCidrs.push(parseCidr(text, { allowBareIp: true }));
+    } catch (error) {
+      return { error: `--shared-address-cidrs: ${(error as Error).message}` };
+    }
+  }
   const counts: Array<[keyof ServingPolicy, string]> = [
     ["maxDnsNames", "--max-dns-names"],
     ["maxIpAddresses", "--max-ip-addresses"],
@@ -297,12 +308,14 @@ export function compileServingPolicy(
       protectedNames: [...(p.protectedNames ?? [])],
       protectedCidrs: [...(p.protectedCidrs ?? [])],
       apiServiceIps: [...(p.apiServiceIps ?? [])],
+      sharedAddressCidrs: [...(p.sharedAddressCidrs ?? [])],
       ...(p.allowedCidrs === undefined
         ? {}
         : { allowedCidrs: [...p.allowedCidrs] }),
     },
     protectedNames: names,
     protectedRanges: ranges,
+    sharedAddressCidrs,
     ...(dnsNamePattern === undefined ? {} : { dnsNamePattern }),
     ...(allowedCidrs === undefined ? {} : { allowedCidrs }),
   };
@@ -314,6 +327,11 @@ export interface AddressKeys {
   dns: string[];
   /** Canonical IPs (see {@linkcode canonicalIp}). */
   ip: string[];
+  /**
+   * Entries of a known type that are neither a valid DNS name nor an IP
+   * where one is expected: they give the Node no ownership of anything.
+   */
+  ignored: NodeAddress[];
 }
 
 const DNS_TYPES = ["Hostname", "InternalDNS", "ExternalDNS"];
@@ -322,15 +340,18 @@ const IP_TYPES = ["InternalIP", "ExternalIP"];
 /**
  * The DNS names and IPs a Node owns, canonical, as the kubelet turns its
  * addresses into SANs: `Hostname` (an IP when it parses as one, else a DNS
- * name), `InternalIP`/`ExternalIP`, `InternalDNS`/`ExternalDNS`. Malformed
- * entries are skipped. A Node cache can index Nodes by these keys to answer
+ * name), `InternalIP`/`ExternalIP`, `InternalDNS`/`ExternalDNS`. An entry
+ * that is not a valid DNS name or IP where one is expected is `ignored`
+ * (a node writes its own status, so it may write anything); entries of other
+ * types and non-string entries are skipped. Linear in the addresses' length.
+ * A Node cache can index Nodes by these keys to answer
  * {@linkcode NodeFacts.ownersOf}.
  *
  * @example
  * ```ts
  * import { nodeAddressKeys } from "./policy.ts";
  * nodeAddressKeys([{ type: "Hostname", address: "Node-A" }, { type: "InternalIP", address: "10.0.0.1" }]);
- * // { dns: ["node-a"], ip: ["10.0.0.1"] }
+ * // { dns: ["node-a"], ip: ["10.0.0.1"], ignored: [] }
  * ```
  */
 export function nodeAddressKeys(
@@ -338,27 +359,34 @@ export function nodeAddressKeys(
 ): AddressKeys {
   const dns = new Set<string>();
   const ip = new Set<string>();
+  const ignored: NodeAddress[] = [];
   for (const entry of Array.isArray(addresses) ? addresses : []) {
     if (typeof entry !== "object" || entry === null) continue;
     const { type, address } = entry as Partial<NodeAddress>;
     if (typeof type !== "string" || typeof address !== "string") continue;
     if (address === "") continue;
-    // The kubelet reads addresses with ParseIPSloppy; so do we.
-    if (type === "Hostname" || IP_TYPES.includes(type)) {
+    const isIpType = IP_TYPES.includes(type);
+    if (!isIpType && type !== "Hostname" && !DNS_TYPES.includes(type)) continue;
+    // The kubelet reads addresses with ParseIPSloppy; so do we. (parseIp
+    // refuses anything over 64 characters before looking inside.)
+    if (type === "Hostname" || isIpType) {
       const bytes = tryParseIp(address, { sloppy: true });
       if (bytes) {
         ip.add(formatIp(foldIpv4Mapped(bytes)));
         continue;
       }
-      // An InternalIP/ExternalIP that is no IP gives the kubelet no SAN.
-      if (type !== "Hostname") continue;
-    } else if (!DNS_TYPES.includes(type)) {
+      if (isIpType) {
+        ignored.push({ type, address });
+        continue;
+      }
+    }
+    if (dnsNameSyntaxError(address) !== undefined) {
+      ignored.push({ type, address });
       continue;
     }
-    const name = canonicalDnsName(address);
-    if (name !== "") dns.add(name);
+    dns.add(canonicalDnsName(address));
   }
-  return { dns: [...dns], ip: [...ip] };
+  return { dns: [...dns], ip: [...ip], ignored };
 }
 
 /** Facts about Nodes, from the daemon's Node cache (name → addresses only). */
@@ -544,13 +572,25 @@ export function checkPendingAge(
   );
 }
 
-/** Why an address is protected, if it is. */
+/**
+ * Why an address is protected, if it is: by itself, or by the IPv4 address
+ * an IPv6 one embeds (`64:ff9b::7f00:1` reaches 127.0.0.1 through NAT64).
+ */
 function protectedIp(
   policy: CompiledPolicy,
   bytes: Uint8Array,
 ): string | undefined {
-  return policy.protectedRanges.find((r) => cidrContains(r.cidr, bytes))
-    ?.label;
+  const inRanges = (ip: Uint8Array) =>
+    policy.protectedRanges.find((r) => cidrContains(r.cidr, ip))?.label;
+  const direct = inRanges(bytes);
+  if (direct) return direct;
+  for (const { ipv4, scheme } of embeddedIpv4(bytes)) {
+    const label = inRanges(ipv4);
+    if (label) {
+      return `${label} (it embeds IPv4 ${formatIp(ipv4)}, ${scheme})`;
+    }
+  }
+  return undefined;
 }
 
 /** Why a DNS name is protected, if it is. */
@@ -579,10 +619,57 @@ function protectedDnsName(
   // getaddrinfo reads such names as IPv4 in any notation: 127.1, 0177.0.0.1,
   // 2130706433, 0x7f.1 all mean loopback. (A plain dotted quad is judged as
   // the address it is, above: a kubelet copies such InternalDNS verbatim.)
-  if (/(^|\.)(0x[0-9a-f]*|[0-9]+)$/.test(canonical)) {
+  const lastLabel = canonical.slice(canonical.lastIndexOf(".") + 1);
+  if (/^(0x[0-9a-f]*|[0-9]+)$/.test(lastLabel)) {
     return "an IP address in loose notation (its last label is numeric)";
   }
   return undefined;
+}
+
+/**
+ * `dns-name-syntax`: every DNS SAN is a valid DNS name: LDH labels of 1 to
+ * 63 characters, at most 253 in all, one optional trailing dot; a leading
+ * `*.` is left to the wildcard rule of `protected-names`. Anything else (NUL
+ * bytes, spaces, brackets, empty or over-long labels) is a final deny,
+ * `InvalidDNSName`, listing every bad name.
+ *
+ * @example
+ * ```ts
+ * import { checkDnsNameSyntax, compileServingPolicy, defaultServingPolicy, type CompiledPolicy } from "./policy.ts";
+ * const policy = compileServingPolicy(defaultServingPolicy()) as CompiledPolicy;
+ * checkDnsNameSyntax(policy, { dnsNames: ["[::1]"] }).check.reason; // "InvalidDNSName"
+ * ```
+ */
+export function checkDnsNameSyntax(
+  _policy: CompiledPolicy,
+  input: PolicyInput,
+): PolicyResult {
+  const rule = "dns-name-syntax";
+  const names = input.dnsNames ?? [];
+  const bad: string[] = [];
+  for (const name of names) {
+    const rest = typeof name === "string" && name.startsWith("*.")
+      ? name.slice(2)
+      : name;
+    const problem = dnsNameSyntaxError(rest);
+    if (problem !== undefined) {
+      bad.push(`DNS name ${quote(name)} is not a valid DNS name: ${problem}`);
+    }
+  }
+  if (bad.length > 0) {
+    const more = bad.length > 8 ? `; … ${bad.length - 8} more` : "";
+    return failing(
+      rule,
+      "deny",
+      "InvalidDNSName",
+      `${bad.slice(0, 8).join("; ")}${more}`,
+    );
+  }
+  return none(
+    rule,
+    names.length === 0 ? "skip" : "pass",
+    names.length === 0 ? "no DNS names" : "every DNS name is valid",
+  );
 }
 
 /**
@@ -591,7 +678,8 @@ function protectedDnsName(
  * `kubernetes.default.svc`, `kubernetes.default.svc.<cluster domain>`,
  * `localhost` and `*.localhost`, any name with `*`, any `*.svc` or
  * `*.svc.<cluster domain>` name, loopback, unspecified, link-local,
- * multicast and broadcast IPs (IPv4-mapped forms folded first), the API
+ * multicast and broadcast IPs (IPv4-mapped forms folded first, and IPv6
+ * addresses that embed a protected IPv4 one: see `embeddedIpv4`), the API
  * Service IPs, and the operator's names and CIDRs.
  *
  * @example
@@ -800,7 +888,9 @@ function waitOrDeny(
  * `ExternalDNS` address, and every IP SAN an `InternalIP`/`ExternalIP` or
  * IP-valued `Hostname` address, of the Node named by the CN (exact canonical
  * equality: `node-a.evil.example` is not `node-a`). A SAN owned by another
- * Node is a final deny (`SANNotOwnedByNode`); a missing Node
+ * Node is a final deny (`SANNotOwnedByNode`); a SAN the requester's Node
+ * lists but another Node lists too is contested and a final deny
+ * (`SANContested`), unless it is an IP inside `sharedAddressCidrs`; a missing Node
  * (`NodeNotFound`), a Node without addresses (`NodeAddressesUnknown`) or a
  * SAN on no Node (`SANNotOwnedByNode`) waits up to `nodeAddressWaitMs` after
  * creation, then denies.
@@ -854,24 +944,62 @@ export function checkSanOwnership(
       return { kind: "ip" as const, shown: `IP ${quote(ip)}`, key };
     }),
   ];
+  const ownDns = new Set(own.dns);
+  const ownIp = new Set(own.ip);
   const owned = (s: (typeof sans)[number]) =>
-    s.key !== undefined && own[s.kind].includes(s.key);
+    s.key !== undefined && (s.kind === "dns" ? ownDns : ownIp).has(s.key);
+  const shared = (s: (typeof sans)[number]) => {
+    if (s.kind !== "ip" || s.key === undefined) return false;
+    const bytes = tryParseIp(s.key);
+    return bytes !== undefined &&
+      policy.sharedAddressCidrs.some((cidr) => cidrContains(cidr, bytes));
+  };
+  const nodeList = (names: readonly string[]) =>
+    `${names.length === 1 ? "node" : "nodes"} ${
+      names.slice(0, 4).map(quote).join(", ")
+    }${names.length > 4 ? ` and ${names.length - 4} more` : ""}`;
 
-  // Another Node's address is final at once, whatever else is unknown.
+  // Another Node's address is final at once, whatever else is unknown. So is
+  // an address the requester lists that another Node lists too: a node can
+  // write any address into its own status, so two claims prove neither.
   const foreign: string[] = [];
+  const contested: string[] = [];
   for (const san of sans) {
-    if (san.key === undefined || owned(san)) continue;
+    if (san.key === undefined) continue;
     const others = nodes.ownersOf(san.kind, san.key).filter((n) => n !== node);
-    if (others.length > 0) {
+    if (others.length === 0) continue;
+    if (!owned(san)) {
       foreign.push(
-        `${san.shown} belongs to node ${
-          others.slice(0, 4).map(quote).join(", ")
-        }, not to ${quote(node)}`,
+        `${san.shown} belongs to ${nodeList(others)}, not to ${quote(node)}`,
+      );
+    } else if (!shared(san)) {
+      contested.push(
+        `${san.shown} is listed by ${quote(node)} and also by ${
+          nodeList(others)
+        }`,
       );
     }
   }
   if (foreign.length > 0) {
-    return failing(rule, "deny", "SANNotOwnedByNode", foreign.join("; "));
+    return failing(
+      rule,
+      "deny",
+      "SANNotOwnedByNode",
+      [...foreign, ...contested].slice(0, 8).join("; "),
+    );
+  }
+  if (contested.length > 0) {
+    const more = contested.length > 8 ? `; … ${contested.length - 8} more` : "";
+    return failing(
+      rule,
+      "deny",
+      "SANContested",
+      `${
+        contested.slice(0, 8).join("; ")
+      }${more}: an address more than one Node lists belongs to none of them ` +
+        "(a node can write any address into its own status); remove the " +
+        "wrong claim, or allow a legitimately shared range with --shared-address-cidrs",
+    );
   }
   if (addresses === undefined) {
     return waitOrDeny(
@@ -922,6 +1050,7 @@ export function checkSanOwnership(
  */
 export const SERVING_POLICY_RULES: readonly PolicyRule[] = [
   { id: "pending-age", check: checkPendingAge },
+  { id: "dns-name-syntax", check: checkDnsNameSyntax },
   { id: "protected-names", check: checkProtectedNames },
   { id: "operator-policy", check: checkOperatorPolicy },
   { id: "san-ownership", check: checkSanOwnership },

@@ -118,6 +118,8 @@ export type ReasonCode =
   | "TooManySANs"
   // outcome deny: beyond Kubernetes (issue 5)
   | "SANNotOwnedByNode"
+  | "SANContested"
+  | "InvalidDNSName"
   | "ProtectedName"
   | "PolicyViolation"
   | "ExpirationTooLong"

@@ -59,6 +59,8 @@ export interface OraclePolicy {
   protectedNames?: readonly string[];
   /** Extra protected CIDRs or single IPs. */
   protectedCidrs?: readonly string[];
+  /** IPs in these may be listed by several Nodes and still be approved. */
+  sharedAddressCidrs?: readonly string[];
 }
 
 /** The oracle's verdict: approvable only when no rule is violated. */
@@ -232,6 +234,10 @@ export function isProtectedIp(
   apiServiceIps: readonly string[],
 ): boolean {
   const b = fold(Uint8Array.from(raw));
+  // An IPv6 address that carries an IPv4 one is judged as that one too.
+  if (ipv4Inside(b).some((v4) => isProtectedIp(v4, apiServiceIps))) {
+    return true;
+  }
   const key = ipKey(b);
   for (const text of apiServiceIps) {
     const api = parseIpText(text);
@@ -243,6 +249,61 @@ export function isProtectedIp(
   }
   return b.subarray(0, 12).every((x) => x === 0) ||
     (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) || b[0] === 0xff;
+}
+
+/**
+ * The IPv4 addresses an IPv6 address carries by a well-known scheme: SIIT
+ * `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96`, every RFC 6052 layout of the
+ * local-use `64:ff9b:1::/48`, and 6to4 `2002:a.b.c.d::/48`. (IPv4-mapped is
+ * folded by the caller; IPv4-compatible `::/96` is protected whole.)
+ *
+ * @example
+ * ```ts
+ * import { ipv4Inside } from "./decision_oracle.ts";
+ * ipv4Inside(new Uint8Array([0x20, 0x02, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])); // [[127, 0, 0, 1]]
+ * ```
+ */
+export function ipv4Inside(b: Uint8Array): Uint8Array[] {
+  if (b.length !== 16) return [];
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const v4 = (...hexOffsets: number[]) =>
+    Uint8Array.from(
+      hexOffsets,
+      (o) => parseInt(hex.slice(o, o + 2), 16),
+    );
+  if (hex.startsWith("0".repeat(16) + "ffff0000")) return [v4(24, 26, 28, 30)];
+  if (hex.startsWith("0064ff9b" + "0".repeat(16))) return [v4(24, 26, 28, 30)];
+  if (hex.startsWith("0064ff9b0001")) {
+    return [
+      v4(12, 14, 18, 20),
+      v4(14, 18, 20, 22),
+      v4(18, 20, 22, 24),
+      v4(24, 26, 28, 30),
+    ];
+  }
+  if (hex.startsWith("2002")) return [v4(4, 6, 8, 10)];
+  return [];
+}
+
+/**
+ * True when `name` is a DNS name a certificate may carry: letters, digits
+ * and hyphens in dot-separated labels of 1 to 63 characters that neither
+ * start nor end with a hyphen, 253 characters at most, one optional final
+ * dot; a leading `*.` is allowed here (the wildcard rule refuses it).
+ *
+ * @example
+ * ```ts
+ * import { isDnsSyntax } from "./decision_oracle.ts";
+ * isDnsSyntax("a..b"); // false
+ * ```
+ */
+export function isDnsSyntax(name: string): boolean {
+  let rest = name.startsWith("*.") ? name.slice(2) : name;
+  if (rest.endsWith(".")) rest = rest.slice(0, -1);
+  if (rest.length === 0 || rest.length > 253) return false;
+  return rest.split(".").every((label) =>
+    /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)
+  );
 }
 
 /**
@@ -272,6 +333,10 @@ export function isProtectedDnsName(
     "localhost.localdomain",
     "ip6-localhost",
     "ip6-loopback",
+    "localhost4",
+    "localhost6",
+    "localhost4.localdomain4",
+    "localhost6.localdomain6",
   ];
   if (name.includes("*") || fixed.includes(c)) return true;
   if (c.endsWith(".localhost")) return true;
@@ -546,6 +611,9 @@ export async function approvability(
   const policy = context.policy ?? {};
   const extraNames = (policy.protectedNames ?? []).map(canonicalDns);
   for (const name of dns) {
+    if (!isDnsSyntax(name)) add("dns syntax", `DNS ${show(name)}`);
+  }
+  for (const name of dns) {
     if (
       isProtectedDnsName(name, api, domain) ||
       extraNames.includes(canonicalDns(name))
@@ -592,6 +660,23 @@ export async function approvability(
     ? undefined
     : context.nodes.find((n) => n.name === node);
   if (node !== undefined && !owner) add("ownership", `no Node ${show(node)}`);
+  // An address another Node lists too proves nothing (nodes write their
+  // own status), unless the operator declared its range shared.
+  const otherNodes = context.nodes.filter((n) => n.name !== node);
+  for (const name of dns) {
+    const c = canonicalDns(name);
+    if (otherNodes.some((n) => n.dns.includes(c))) {
+      add("ownership", `DNS ${show(name)} is listed by another Node`);
+    }
+  }
+  for (const bytes of ips) {
+    const shared = (policy.sharedAddressCidrs ?? []).some((c) =>
+      cidrHolds(c, bytes)
+    );
+    if (!shared && otherNodes.some((n) => n.ips.includes(ipKey(bytes)))) {
+      add("ownership", `IP ${ipKey(bytes)} is listed by another Node`);
+    }
+  }
   if (owner) {
     for (const name of dns) {
       if (!owner.dns.includes(canonicalDns(name))) {
