@@ -67,6 +67,11 @@ export interface CheckCommandIo {
   writeError(line: string): void;
   /** The clock. Default `() => new Date()`. */
   now?: () => Date;
+  /**
+   * The environment, for `RUBBER_STAMP_*` policy settings. Default none:
+   * the command-line entry passes the process environment.
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Bad `check` arguments; the message is one line naming the flag. */
@@ -115,8 +120,11 @@ export const OWNERSHIP_UNKNOWN =
  * console.log(options.policy.maxDnsNames); // 2
  * ```
  */
-export function parseCheckArgs(args: readonly string[]): CheckOptions {
-  const { values, positionals } = parseCommandLine(args, "check");
+export function parseCheckArgs(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): CheckOptions {
+  const { values, positionals } = parseCommandLine(args, "check", env);
   const flags = values as unknown as CheckFlags;
   const options: CheckOptions = {
     input: "",
@@ -186,9 +194,9 @@ async function readInput(
 
 function parseDocument(text: string, path: string, what: string): unknown {
   try {
-    // JSON (kubectl -o json) needs no YAML parser; the yaml package, which
-    // reads JSON too, also reads LOG_TOKENS/LOG_STREAM from the environment,
-    // so the `check` task grants exactly those two.
+    // JSON (kubectl -o json) needs no YAML parser (the yaml package, which
+    // reads JSON too, is larger and reads LOG_TOKENS/LOG_STREAM from the
+    // environment).
     return /^\s*[{[]/.test(text)
       ? JSON.parse(text)
       : parseYaml(text, { maxAliasCount: 100 });
@@ -513,7 +521,7 @@ export async function runCheck(
   const out = defaultIo(io);
   let options: CheckOptions;
   try {
-    options = parseCheckArgs(args);
+    options = parseCheckArgs(args, io.env);
   } catch (error) {
     if (error instanceof FlagError) {
       out.writeError(`error: ${error.message}`);

@@ -11,7 +11,14 @@
  * - list flags split on commas (trimmed, empty items dropped) and append on
  *   every occurrence;
  * - a bare `--` is skipped (Deno's task runner passes it through:
- *   `deno task start -- --kubeconfig x`).
+ *   `deno task start -- --kubeconfig x`);
+ * - every flag but `--help` and `--version` can also come from the
+ *   environment variable `RUBBER_STAMP_<FLAG>` (upper snake case:
+ *   `--protected-cidrs` ↔ `RUBBER_STAMP_PROTECTED_CIDRS`), parsed the same
+ *   way; a flag on the command line overrides its variable (a list flag
+ *   replaces the variable's list); an unknown `RUBBER_STAMP_*` variable is
+ *   an error naming it (a daemon-only variable is not an error for `check`,
+ *   which runs in the same environment).
  *
  * @module
  */
@@ -582,10 +589,38 @@ export function splitList(raw: string): string[] {
 const INTEGER = /^-?[0-9]+$/;
 const DECIMAL = /^-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)$/;
 
-function convert(def: FlagDef, raw: string): unknown {
+/** Prefix of the environment variables that set flags. */
+export const ENV_PREFIX = "RUBBER_STAMP_";
+
+// Actions, not settings: never taken from the environment.
+const NOT_FROM_ENV = new Set(["help", "version"]);
+
+/**
+ * The environment variable that sets a flag, or `undefined` for `--help`
+ * and `--version`.
+ *
+ * @example
+ * ```ts
+ * import { envVariableName, FLAG_TABLE } from "./flags.ts";
+ * envVariableName(FLAG_TABLE.find((f) => f.name === "dry-run")!); // "RUBBER_STAMP_DRY_RUN"
+ * ```
+ */
+export function envVariableName(def: FlagDef): string | undefined {
+  if (NOT_FROM_ENV.has(def.name)) return undefined;
+  return ENV_PREFIX + def.name.toUpperCase().replaceAll("-", "_");
+}
+
+/** How a value's source is named in errors: `--flag` or `VAR (--flag)`. */
+function sourceOf(def: FlagDef, variable?: string): string {
+  return variable === undefined
+    ? `--${def.name}`
+    : `${variable} (--${def.name})`;
+}
+
+function convert(def: FlagDef, raw: string, source: string): unknown {
   const bad = (expected: string) =>
     new FlagError(
-      `invalid value ${quote(raw)} for --${def.name}: expected ${expected}`,
+      `invalid value ${quote(raw)} for ${source}: expected ${expected}`,
     );
   switch (def.kind) {
     case "string":
@@ -653,10 +688,37 @@ export interface ParsedCommandLine {
 export function parseCommandLine(
   args: readonly string[],
   command: Command,
+  env: Readonly<Record<string, string>> = {},
 ): ParsedCommandLine {
   const defs = command === "daemon" ? FLAGS : CHECK_FLAGS;
   const values: Record<string, unknown> = {};
   for (const def of defs) values[def.key] = initialValue(def);
+  const checked = (def: FlagDef, raw: string, source: string) => {
+    const value = convert(def, raw, source);
+    const problem = def.check?.(value);
+    if (problem) {
+      throw new FlagError(
+        `invalid value ${quote(raw)} for ${source}: ${problem}`,
+      );
+    }
+    return value;
+  };
+  // Unknown variables are refused first (sorted, so that of several the
+  // same one is always named); the known ones apply after the command line,
+  // to the flags it did not give.
+  const fromEnv: Array<[FlagDef, string]> = [];
+  for (const variable of Object.keys(env).sort()) {
+    if (!variable.startsWith(ENV_PREFIX)) continue;
+    const def = FLAG_TABLE.find((f) => envVariableName(f) === variable);
+    if (!def) {
+      throw new FlagError(
+        `unknown environment variable ${variable} (see --help for the ${ENV_PREFIX}* variables)`,
+      );
+    }
+    if (defs.includes(def)) fromEnv.push([def, variable]);
+    // Otherwise the other command's setting, in the same environment.
+  }
+  const fromCommandLine = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -685,13 +747,7 @@ export function parseCommandLine(
         raw = args[++i];
       }
     }
-    const value = convert(def, raw);
-    const problem = def.check?.(value);
-    if (problem) {
-      throw new FlagError(
-        `invalid value ${quote(raw)} for --${def.name}: ${problem}`,
-      );
-    }
+    const value = checked(def, raw, sourceOf(def));
     if (def.kind === "list" || def.kind === "files") {
       // Every occurrence appends; `--allowed-cidrs=` still makes it `[]`.
       const previous = values[def.key] as string[] | undefined;
@@ -699,6 +755,11 @@ export function parseCommandLine(
     } else {
       values[def.key] = value;
     }
+    fromCommandLine.add(def.key);
+  }
+  for (const [def, variable] of fromEnv) {
+    if (fromCommandLine.has(def.key)) continue; // the command line wins
+    values[def.key] = checked(def, env[variable], sourceOf(def, variable));
   }
   return { values, positionals };
 }
@@ -715,8 +776,11 @@ export function parseCommandLine(
  * console.log(flags.listen, flags.dryRun);
  * ```
  */
-export function parseFlags(args: readonly string[]): DaemonFlags {
-  const { values, positionals } = parseCommandLine(args, "daemon");
+export function parseFlags(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): DaemonFlags {
+  const { values, positionals } = parseCommandLine(args, "daemon", env);
   if (positionals.length > 0) {
     throw new FlagError(
       `unexpected argument ${quote(positionals[0])} (flags start with --)`,
@@ -788,6 +852,8 @@ export function flagHelpLines(defs: readonly FlagDef[]): string[] {
     const alias = def.alias === undefined ? "" : `, -${def.alias}`;
     lines.push(`  --${def.name}${value}${alias}`);
     lines.push(`      ${def.help}${dflt}`);
+    const variable = envVariableName(def);
+    if (variable !== undefined) lines.push(`      env: ${variable}`);
   }
   return lines;
 }
@@ -810,7 +876,7 @@ export function helpText(): string {
     "  kubelet-rubber-stamp check FILE|- [--node FILE]... [policy flags]",
     "                                          explain offline why a CSR is (not) approvable (check --help)",
     "",
-    "Flags:",
+    "Flags (each also read from the environment variable named under it; the command line wins):",
     ...flagHelpLines(FLAGS),
   ].join("\n");
 }

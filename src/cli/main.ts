@@ -21,11 +21,11 @@ export async function main(args: string[]): Promise<number> {
   const first = args[0] === "--" ? 1 : 0;
   if (args[first] === "check") {
     const { runCheck } = await import("./check.ts");
-    return await runCheck(args.slice(first + 1));
+    return await runCheck(args.slice(first + 1), { env: Deno.env.toObject() });
   }
   let flags;
   try {
-    flags = parseFlags(args);
+    flags = parseFlags(args, Deno.env.toObject());
   } catch (e) {
     if (e instanceof FlagError) {
       console.error(`error: ${e.message}`);
