@@ -30,6 +30,17 @@ export interface Registry {
   counter(name: string, help: string): Counter;
   gauge(name: string, help: string): Gauge;
   histogram(name: string, help: string, buckets: number[]): Histogram;
+  /**
+   * A metric without labels whose value is read at each render (as client
+   * libraries' CounterFunc/GaugeFunc); `undefined` leaves it out of that
+   * render.
+   */
+  func(
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    read: () => number | undefined,
+  ): void;
   /** Registers a callback run before each render (to refresh gauges). */
   onCollect(fn: () => void): void;
   render(): string;
@@ -138,6 +149,19 @@ export function createRegistry(): Registry {
         },
         count: (labels) => data.get(key(labels))?.count ?? 0,
       };
+    },
+    func(name, help, type, read) {
+      blocks.push(() => {
+        let value: number | undefined;
+        try {
+          value = read();
+        } catch {
+          value = undefined; // a metric that cannot be read is left out
+        }
+        return value === undefined
+          ? ""
+          : `${header(name, help, type)}${name} ${fmt(value)}\n`;
+      });
     },
     onCollect(fn) {
       collectors.push(fn);

@@ -78,6 +78,9 @@ const NAMESPACED = new Set([
   "Service",
   "PodDisruptionBudget",
   "ResourceQuota",
+  "ConfigMap",
+  "ServiceMonitor",
+  "PrometheusRule",
 ]);
 
 Deno.test("every manifest under deploy/ parses and names its object", async () => {

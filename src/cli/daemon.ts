@@ -38,6 +38,7 @@ import {
 import type { CertificateSigningRequest } from "../core/types.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createRegistry } from "../metrics.ts";
+import { registerProcessMetrics } from "../process_metrics.ts";
 import { startHttpServer } from "../serve/http.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
 import {
@@ -145,6 +146,7 @@ export async function runDaemon(
   const leaderElect = !flags.once && (flags.leaderElect ?? inCluster);
   const listen = parseListen(flags.listen)!;
   const registry = createRegistry();
+  registerProcessMetrics(registry);
   const apiRequests = registry.counter(
     "kubelet_rubber_stamp_api_requests_total",
     "Requests to the Kubernetes API, by verb, resource and status code (0: no answer).",
@@ -185,6 +187,7 @@ export async function runDaemon(
     "kubelet_rubber_stamp_storm_guard_active",
     "1 while approvals are held back because pending CSRs exceed Nodes + --max-pending-surplus.",
   );
+  stormGauge.set(0); // exported from the start, so alerts see 0, not nothing
 
   // Internal lifecycle: aborted on shutdown, after which nothing new starts.
   const life = new AbortController();
