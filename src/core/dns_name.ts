@@ -6,23 +6,12 @@
  *
  * @module
  */
+import { quote } from "./rules.ts";
 
 /** Longest DNS name, without its optional trailing dot (RFC 1035 §2.3.4). */
 export const MAX_DNS_NAME_LENGTH = 253;
 /** Longest DNS label (RFC 1035 §2.3.4). */
 export const MAX_DNS_LABEL_LENGTH = 63;
-
-// Texts longer than this are not looked at character by character: no valid
-// name is that long, and a hostile Node address may be megabytes.
-const SHOWN = 64;
-
-function show(text: string): string {
-  const cut = text.length > SHOWN ? `${text.slice(0, SHOWN)}…` : text;
-  return JSON.stringify(cut).replace(
-    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
-  );
-}
 
 function isLetterOrDigit(code: number): boolean {
   return (code >= 0x30 && code <= 0x39) || // 0-9
@@ -62,18 +51,18 @@ export function dnsNameSyntaxError(name: string): string | undefined {
       }
       if (label.length > MAX_DNS_LABEL_LENGTH) {
         return `label ${
-          show(label)
+          quote(label)
         } is ${label.length} characters long, expected 1 to ${MAX_DNS_LABEL_LENGTH}`;
       }
       if (label.startsWith("-") || label.endsWith("-")) {
-        return `label ${show(label)} starts or ends with a hyphen`;
+        return `label ${quote(label)} starts or ends with a hyphen`;
       }
       labelStart = i + 1;
       continue;
     }
     if (!isLetterOrDigit(code) && code !== 0x2d) {
       return `character ${
-        show(name[i])
+        quote(name[i])
       } at ${i} is not a letter, digit, hyphen or dot`;
     }
   }
