@@ -1,9 +1,14 @@
 /**
  * The standard `process_*` metrics every Prometheus client library exports
  * (resident and virtual memory, CPU seconds, start time, open and maximum
- * file descriptors), so that dashboards and alerts need nothing else. Read
- * from `/proc/self` at each scrape on Linux; elsewhere only what Deno itself
- * reports (resident memory, start time).
+ * file descriptors), so that dashboards and alerts need nothing else.
+ *
+ * CPU time, resident memory and start time come from the runtime and are
+ * always there. Virtual memory and file descriptors come from `/proc/self`,
+ * which Deno's permission sandbox opens only to a process with every
+ * permission (`--allow-all`): the shipped daemon runs with
+ * `--allow-net --allow-read --allow-env`, so those three are left out of its
+ * /metrics rather than widening its permissions for them.
  *
  * @module
  */
@@ -19,6 +24,8 @@ export interface ProcessSource {
   openFds(): number | undefined;
   /** Resident set size in bytes. */
   rss(): number;
+  /** User + system CPU time in seconds, or `undefined`. */
+  cpuSeconds(): number | undefined;
   /** Process start, seconds since the epoch. */
   startTime(): number;
 }
@@ -50,6 +57,14 @@ export function selfProcessSource(): ProcessSource {
       }
     },
     rss: () => Deno.memoryUsage().rss,
+    cpuSeconds() {
+      // Node's process object, read on the first scrape only: Deno builds
+      // it lazily (a few MB), and it needs no permission, unlike /proc.
+      const usage = (globalThis as {
+        process?: { cpuUsage?: () => { user: number; system: number } };
+      }).process?.cpuUsage?.();
+      return usage ? (usage.user + usage.system) / 1e6 : undefined;
+    },
     startTime: () => performance.timeOrigin / 1000,
   };
 }
@@ -132,7 +147,7 @@ export function registerProcessMetrics(
     "process_cpu_seconds_total",
     "Total user and system CPU time spent in seconds.",
     "counter",
-    () => stat()?.cpuSeconds,
+    () => source.cpuSeconds() ?? stat()?.cpuSeconds,
   );
   registry.func(
     "process_resident_memory_bytes",

@@ -176,6 +176,8 @@ async function seedCsrs(
   signerName = SERVING,
 ) {
   const base = await makeServingCsr();
+  // Stored through the handle: these tests are about reading (lists,
+  // watches, selectors), and create is tested on its own below.
   for (const name of names) {
     server.createCsr({
       ...base,
@@ -1538,6 +1540,7 @@ Deno.test("5,000 CSRs with three watchers stay fast (no O(n²) fan-out)", async 
       try {
         const started = performance.now();
         for (let i = 0; i < 5000; i++) {
+          // Through the handle: this measures the watch fan-out, not POSTs.
           server.createCsr({
             ...base,
             metadata: { name: `csr-${String(i).padStart(5, "0")}` },
@@ -1595,5 +1598,96 @@ Deno.test("approval: two concurrent approvals at the same RV: exactly one wins, 
     );
     assertEquals(results.map((r) => r.status).sort(), [200, 409]);
     assertEquals(server.getCsr("c1")!.status?.conditions?.length, 1);
+  });
+});
+
+Deno.test("every identity is authorized (fixture authorizers): nodes create CSRs and read only their own, the approver only what deploy/ grants", async () => {
+  const { APPROVER_USER, deployRbacAuthorizers } = await import(
+    "./support/fixture.ts"
+  );
+  await withServer({
+    ...(await deployRbacAuthorizers()),
+    tokens: {
+      "admin-token": { username: "admin", groups: ["system:masters"] },
+      "node-1": { username: "system:node:worker-1", groups: ["system:nodes"] },
+      "node-2": { username: "system:node:worker-2", groups: ["system:nodes"] },
+      alice: { username: "alice", groups: ["devs"] },
+      "bootstrap": {
+        username: "system:bootstrap:abcdef",
+        groups: ["system:bootstrappers"],
+      },
+      approver: { username: APPROVER_USER, groups: ["system:serviceaccounts"] },
+    },
+  }, async ({ json }) => {
+    const request = await requestB64("worker-1");
+    // The body's requester is ignored: the credentials decide.
+    const created = await json<CertificateSigningRequest>(CSRS, {
+      method: "POST",
+      token: "node-1",
+      body: csrBody("mine", request, {
+        username: "system:node:worker-2",
+        groups: ["system:masters"],
+      }),
+    });
+    assertEquals(created.status, 201);
+    assertEquals(created.body.spec.username, "system:node:worker-1");
+    assertEquals(created.body.spec.groups, [
+      "system:nodes",
+      "system:authenticated",
+    ]);
+    const status = async (path: string, token: string, method = "GET") =>
+      (await json(path, { token, method })).status;
+    assertEquals(await status(`${CSRS}/mine`, "node-1"), 200);
+    assertEquals(
+      await status(`${CSRS}?fieldSelector=metadata.name%3Dmine`, "node-1"),
+      200,
+    );
+    assertEquals(await status(`${CSRS}/mine`, "node-2"), 403, "not its own");
+    assertEquals(await status(CSRS, "node-1"), 403, "nodes list only by name");
+    assertEquals(await status(NODES, "node-1"), 403);
+    const approval = await json(`${CSRS}/mine/approval`, {
+      method: "PUT",
+      token: "node-1",
+      body: created.body,
+    });
+    assertEquals(approval.status, 403, "a node cannot approve its own CSR");
+    // A user nobody bound may not create CSRs; a bootstrap token may.
+    const byAlice = await json(CSRS, {
+      method: "POST",
+      token: "alice",
+      body: csrBody("alices", request),
+    });
+    assertEquals(byAlice.status, 403);
+    const byBootstrap = await json(CSRS, {
+      method: "POST",
+      token: "bootstrap",
+      body: csrBody("bootstrapped", request),
+    });
+    assertEquals(byBootstrap.status, 201);
+    // The approver: exactly deploy/'s RBAC.
+    assertEquals(await status(CSRS, "approver"), 200);
+    assertEquals(await status(NODES, "approver"), 200);
+    assertEquals(await status(`${CSRS}/mine`, "approver", "DELETE"), 403);
+    const approverCreate = await json(CSRS, {
+      method: "POST",
+      token: "approver",
+      body: csrBody("approvers", request),
+    });
+    assertEquals(approverCreate.status, 403);
+    assertEquals(await status(`${CSRS}/mine`, "admin-token", "DELETE"), 200);
+  });
+});
+
+Deno.test("tokens: addToken keeps the others; unavailable may pick whose requests fail", async () => {
+  await withServer({}, async ({ server, json }) => {
+    server.addToken("extra", { username: "someone" });
+    assertEquals((await json(NODES, { token: "extra" })).status, 200);
+    assertEquals((await json(NODES)).status, 200, "admin-token kept");
+    server.faults.unavailable = (a) => a.user === "someone";
+    assertEquals((await json(NODES, { token: "extra" })).status, 503);
+    assertEquals((await json(NODES)).status, 200);
+    server.faults.unavailable = undefined;
+    server.setTokens({});
+    assertEquals((await json(NODES, { token: "extra" })).status, 401);
   });
 });

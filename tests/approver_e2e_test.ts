@@ -11,6 +11,8 @@ import {
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { parsePrometheus } from "./support/prometheus.ts";
 import { assertAllowedByDeploy, loadDeployPolicy } from "./support/rbac.ts";
+import type { ApiServer, RequestAttributes } from "./support/api_server.ts";
+import type { CertificateSigningRequest } from "../src/core/types.ts";
 
 Deno.test("approves valid ECDSA and RSA requests from a backlog and from the watch, once each", async () => {
   const f = await startFixture({
@@ -58,8 +60,9 @@ Deno.test("approves valid ECDSA and RSA requests from a backlog and from the wat
       "live approvals",
     );
     await new Promise((r) => setTimeout(r, 200));
-    for (const [name, writes] of f.approvalWrites()) {
-      assertEquals(writes, 1, `${name} approved once`);
+    assertEquals(f.approvalAttempts().size, 6);
+    for (const [name, attempts] of f.approvalAttempts()) {
+      assertEquals(attempts, 1, `${name}: one approval write attempt`);
     }
     for (const csr of f.api.listCsrs()) {
       assertEquals(
@@ -285,13 +288,15 @@ Deno.test("a failing SubjectAccessReview is retried and never approves on the er
       10_000,
       "approval after recovery",
     );
+    assertEquals(f.approvalAttempts().get("sar-flaky"), 1);
   } finally {
     await f.stop();
   }
 });
 
-Deno.test("a 409 on approval re-reads, re-decides and approves once; a CSR denied meanwhile is left alone", async () => {
+Deno.test("a 409 on approval with the object unchanged re-reads and approves: exactly two attempts", async () => {
   const f = await startFixture({
+    retriedApprovalWrites: true,
     async before(api) {
       api.faults.approvalConflicts = 1;
       await createKubeletCsr(api, { name: "conflicted" });
@@ -303,57 +308,144 @@ Deno.test("a 409 on approval re-reads, re-decides and approves once; a CSR denie
       10_000,
       "approval after conflict",
     );
-    const conflicts = f.api.requests.filter((r) =>
-      r.subresource === "approval" && r.status === 409
+    await new Promise((r) => setTimeout(r, 200));
+    const mine = f.api.requests.filter((r) =>
+      r.name === "conflicted" && r.user === APPROVER_USER
+    ).map((r) =>
+      `${r.verb}${r.subresource ? "/" + r.subresource : ""}:${r.status}`
     );
-    assertEquals(conflicts.length, 1);
+    assertEquals(mine, [
+      "update/approval:409",
+      "get:200",
+      "update/approval:200",
+    ]);
+    assertEquals(f.approvalAttempts().get("conflicted"), 2);
+  } finally {
+    await f.stop();
+  }
+});
+
+/** The body of every approval write, in order, with the status it got. */
+interface ApprovalWrite {
+  body: CertificateSigningRequest;
+  attrs: RequestAttributes;
+}
+
+/**
+ * Makes a real conflict: just before the daemon's first approval write of
+ * `name` is handled, someone else changes the stored object (`change`), so
+ * the write carries a stale resourceVersion and the double answers 409 by
+ * itself. Records every approval write's body.
+ */
+function raceFirstApproval(
+  api: ApiServer,
+  name: string,
+  change: (csr: CertificateSigningRequest) => CertificateSigningRequest,
+): ApprovalWrite[] {
+  const writes: ApprovalWrite[] = [];
+  api.faults.intercept = async (req, attrs) => {
+    if (attrs.subresource !== "approval" || attrs.name !== name) {
+      return undefined;
+    }
+    writes.push({ body: await req.clone().json(), attrs });
+    if (writes.length === 1) api.updateCsr(change(api.getCsr(name)!));
+    return undefined;
+  };
+  return writes;
+}
+
+const humanCondition = (type: string) => ({
+  type,
+  status: "True",
+  reason: "Human",
+  message: "decided by hand",
+  lastUpdateTime: "2026-01-01T00:00:00Z",
+});
+
+Deno.test("409 from a concurrent label change: the second write is the fresh object (its resourceVersion and labels)", async () => {
+  let writes: ApprovalWrite[] = [];
+  let created!: CertificateSigningRequest;
+  const f = await startFixture({
+    retriedApprovalWrites: true,
+    async before(api) {
+      created = await createKubeletCsr(api, { name: "relabelled" });
+      writes = raceFirstApproval(api, "relabelled", (csr) => ({
+        ...csr,
+        metadata: { ...csr.metadata, labels: { team: "edge" } },
+      }));
+    },
+  });
+  try {
+    await f.until(
+      () => f.approvalWrites().get("relabelled") === 1,
+      10_000,
+      "approval after the conflict",
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assertEquals(f.approvalAttempts().get("relabelled"), 2);
+    assertEquals(writes.map((w) => w.attrs.status), [409, 200]);
+    const [stale, fresh] = writes.map((w) => w.body);
+    assertEquals(
+      stale.metadata.resourceVersion,
+      created.metadata.resourceVersion,
+    );
+    assertEquals(stale.metadata.labels, undefined);
     assert(
-      f.api.requests.some((r) => r.verb === "get" && r.name === "conflicted"),
-      "re-read after the conflict",
+      fresh.metadata.resourceVersion !== created.metadata.resourceVersion,
+      "the second write carries the re-read resourceVersion",
+    );
+    assertEquals(fresh.metadata.labels, { team: "edge" });
+    const stored = f.api.getCsr("relabelled")!;
+    assertEquals(stored.metadata.labels, { team: "edge" });
+    assertEquals(
+      stored.status?.conditions?.map((c) => [c.type, c.reason]),
+      [["Approved", "AutoApproved"]],
     );
   } finally {
     await f.stop();
   }
-  // A human denies the CSR between our read and our write: the 409 re-read
-  // must see the Denied condition and stop.
-  const g = await startFixture({
-    async before(api) {
-      const csr = await createKubeletCsr(api, { name: "raced" });
-      let raced = false;
-      api.faults.intercept = (_req, attrs) => {
-        if (!raced && attrs.subresource === "approval") {
-          raced = true;
-          const current = api.getCsr("raced")!;
-          api.updateCsr({
-            ...current,
-            status: {
-              conditions: [{
-                type: "Denied",
-                status: "True",
-                reason: "Human",
-                message: "no",
-                lastUpdateTime: "2026-01-01T00:00:00Z",
-              }],
-            },
-          });
-        }
-        return undefined;
-      };
-      return void csr;
-    },
-  });
-  try {
-    await g.until(
-      () => g.reconciled.some((r) => r.name === "raced"),
-      10_000,
-      "raced decided",
-    );
-    await new Promise((r) => setTimeout(r, 100));
-    const csr = g.api.getCsr("raced");
-    assertEquals(conditionOf(csr, "Approved"), undefined);
-    assertEquals(conditionOf(csr, "Denied")?.reason, "Human");
-  } finally {
-    await g.stop();
+});
+
+Deno.test("409 from a concurrent denial or approval: the fresh object is terminal, so the daemon writes nothing more", async () => {
+  for (const type of ["Denied", "Approved"]) {
+    let writes: ApprovalWrite[] = [];
+    const name = `raced-${type.toLowerCase()}`;
+    const f = await startFixture({
+      async before(api) {
+        await createKubeletCsr(api, { name });
+        writes = raceFirstApproval(api, name, (csr) => ({
+          ...csr,
+          status: { conditions: [humanCondition(type)] },
+        }));
+      },
+    });
+    try {
+      await f.until(
+        () => f.reconciled.some((r) => r.name === name),
+        10_000,
+        `${name} decided`,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      assertEquals(f.approvalAttempts().get(name), 1, `${name}: attempts`);
+      assertEquals(writes.map((w) => w.attrs.status), [409]);
+      const results = f.reconciled.filter((r) => r.name === name);
+      assertEquals(
+        results.map((r) => [r.result.action, r.result.decision?.reason]),
+        [["ignored", "AlreadyDecided"]],
+      );
+      assert(
+        f.api.requests.some((r) =>
+          r.verb === "get" && r.name === name && r.user === APPROVER_USER
+        ),
+        "re-read after the conflict",
+      );
+      assertEquals(
+        f.api.getCsr(name)?.status?.conditions?.map((c) => [c.type, c.reason]),
+        [[type, "Human"]],
+      );
+    } finally {
+      await f.stop();
+    }
   }
 });
 

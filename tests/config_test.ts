@@ -89,8 +89,9 @@ async function withFiles(
 const noEnv = () => undefined;
 
 /** What a test compares: the connection without its token source, plus the token. */
+/** The connection's fields; absent ones are left out (exact comparison). */
 async function summary(c: ClusterConnection) {
-  return {
+  const all: Record<string, string | undefined> = {
     server: c.server,
     source: c.source,
     namespace: c.namespace,
@@ -99,6 +100,9 @@ async function summary(c: ClusterConnection) {
     clientKeyPem: c.clientKeyPem,
     token: c.tokenSource ? await c.tokenSource.token() : undefined,
   };
+  return Object.fromEntries(
+    Object.entries(all).filter(([, v]) => v !== undefined),
+  );
 }
 
 Deno.test("kubeconfig: supported variants", async (t) => {

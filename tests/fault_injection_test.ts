@@ -40,12 +40,17 @@ async function createBatch(
   api: ApiServer,
   prefix: string,
   n: number,
-  opts: { invalid?: boolean } = {},
+  opts: { invalid?: boolean; backDoor?: string } = {},
 ): Promise<Batch> {
+  const { backDoor } = opts;
   const valid: string[] = [];
   for (let i = 0; i < n; i++) {
     const name = `${prefix}-${i}`;
-    await createKubeletCsr(api, { name, node: `${prefix}-node-${i}` });
+    await createKubeletCsr(api, {
+      name,
+      node: `${prefix}-node-${i}`,
+      backDoor,
+    });
     valid.push(name);
   }
   const invalid: string[] = [];
@@ -54,11 +59,13 @@ async function createBatch(
       name: `${prefix}-bad-uri`,
       node: `${prefix}-uri-node`,
       uris: ["https://evil.example"],
+      backDoor,
     });
     await createKubeletCsr(api, {
       name: `${prefix}-bad-impostor`,
       node: `${prefix}-victim`,
       username: `system:node:${prefix}-attacker`,
+      backDoor,
     });
     invalid.push(`${prefix}-bad-uri`, `${prefix}-bad-impostor`);
   }
@@ -90,12 +97,14 @@ async function untilApproved(f: Fixture, b: Batch, timeoutMs = 20_000) {
  * The invariant of every scenario: each valid CSR has exactly one successful
  * approval write and exactly one Approved condition; each invalid one was
  * decided and never approved (Denied exactly once with `denied`, else left
- * untouched); no other CSR was written.
+ * untouched); no other CSR was written. Write attempts count too: exactly
+ * one per written CSR, plus one per answer the test injected into that
+ * CSR's approval writes (`seen`), and none for the untouched ones.
  */
 async function assertOutcome(
   f: Fixture,
   b: Batch,
-  opts: { denied?: boolean } = {},
+  opts: { denied?: boolean; seen?: Seen[] } = {},
 ) {
   // Let any duplicate write that is still in flight land before counting.
   await sleep(250);
@@ -105,6 +114,18 @@ async function assertOutcome(
     "every invalid CSR decided",
   );
   const writes = f.approvalWrites();
+  const attempts = f.approvalAttempts();
+  const injected = (name: string) =>
+    (opts.seen ?? []).filter((s) =>
+      s.kind === "approval" && s.attrs.name === name && s.injected
+    ).length;
+  for (const name of [...b.valid, ...(opts.denied ? b.invalid : [])]) {
+    assertEquals(
+      attempts.get(name),
+      1 + injected(name),
+      `${name}: approval write attempts (${injected(name)} injected failures)`,
+    );
+  }
   for (const name of b.valid) {
     assertEquals(writes.get(name), 1, `${name}: approval writes`);
     const approved = (f.api.getCsr(name)?.status?.conditions ?? []).filter((
@@ -127,12 +148,16 @@ async function assertOutcome(
         `${name} denied`,
       );
     } else {
-      assertEquals(writes.get(name), undefined, `${name} must not be written`);
+      assertEquals(
+        attempts.get(name),
+        undefined,
+        `${name} must not be written`,
+      );
       assertEquals(csr?.status?.conditions ?? [], [], `${name} untouched`);
     }
   }
   const known = new Set([...b.valid, ...b.invalid]);
-  for (const name of writes.keys()) {
+  for (const name of attempts.keys()) {
     assert(known.has(name), `unexpected write to ${name}`);
   }
 }
@@ -305,6 +330,7 @@ Deno.test("fault: 429 with Retry-After on a third of requests; every retry waits
   let seen: Seen[] = [];
   let pre!: Batch;
   const f = await startFixture({
+    retriedApprovalWrites: true,
     async before(api) {
       seen = inject(
         api,
@@ -337,7 +363,7 @@ Deno.test("fault: 429 with Retry-After on a third of requests; every retry waits
     // Created at once, so that their throttled retries overlap the backlog's.
     const live = await createBatch(f.api, "live", 3, { invalid: false });
     await untilApproved(f, merge(pre, live));
-    await assertOutcome(f, merge(pre, live));
+    await assertOutcome(f, merge(pre, live), { seen });
 
     // Every kind was throttled at least once, and came back.
     for (const kind of ["list", "watch", "sar", "approval"] as const) {
@@ -369,6 +395,7 @@ Deno.test("fault: 429 with Retry-After on a third of requests; every retry waits
 Deno.test("fault: 500 and 503 on a third of lists, watches, SubjectAccessReviews and approval writes", async () => {
   let seen: Seen[] = [];
   const f = await startFixture({
+    retriedApprovalWrites: true,
     before(api) {
       seen = inject(
         api,
@@ -395,7 +422,7 @@ Deno.test("fault: 500 and 503 on a third of lists, watches, SubjectAccessReviews
     const live = await createBatch(f.api, "live", 6, { invalid: false });
     await untilApproved(f, live);
     const all = merge(pre, live);
-    await assertOutcome(f, all);
+    await assertOutcome(f, all, { seen });
     for (const kind of ["list", "watch", "sar", "approval"] as const) {
       assert(injectedKinds(seen).has(kind), `a ${kind} failed with 500/503`);
     }
@@ -414,6 +441,7 @@ Deno.test("fault: the first approval write of each CSR is answered 409 Conflict"
   let seen: Seen[] = [];
   const f = await startFixture({
     flags: ["--deny-invalid"],
+    retriedApprovalWrites: true,
     before(api) {
       const conflicted = new Set<string>();
       seen = inject(api, (s) => {
@@ -434,7 +462,14 @@ Deno.test("fault: the first approval write of each CSR is answered 409 Conflict"
     const live = await createBatch(f.api, "live", 4);
     await untilApproved(f, live);
     const all = merge(pre, live);
-    await assertOutcome(f, all, { denied: true });
+    await assertOutcome(f, all, { denied: true, seen });
+    for (const name of [...all.valid, ...all.invalid]) {
+      assertEquals(
+        f.approvalAttempts().get(name),
+        2,
+        `${name}: the refused attempt and the one after the re-read`,
+      );
+    }
     for (const name of [...all.valid, ...all.invalid]) {
       const mine = seen.filter((s) =>
         s.attrs.name === name &&
@@ -560,7 +595,7 @@ const isList = (resource: string) => (r: RequestAttributes) =>
 const isWatch = (resource: string) => (r: RequestAttributes) =>
   r.verb === "watch" && r.resource === resource;
 
-Deno.test("fault: every request answered 503 for ~1 s; recovers without a relist or retry storm", async () => {
+Deno.test("fault: every request of the daemon answered 503 for ~1 s; recovers without a relist or retry storm", async () => {
   let pre!: Batch;
   const f = await startFixture({
     before: async (api) => {
@@ -573,7 +608,9 @@ Deno.test("fault: every request answered 503 for ~1 s; recovers without a relist
     // fail; halfway the connections drop and the watches must come back too.
     const mark = f.api.requests.length;
     const began = performance.now();
-    f.api.faults.unavailable = true;
+    // Down for the daemon; the kubelets still create their CSRs (through
+    // another API server replica, as it were).
+    f.api.faults.unavailable = (a) => a.user === APPROVER_USER;
     const during = await createBatch(f.api, "u503", 3);
     await sleep(500);
     f.api.dropConnections();
@@ -632,7 +669,10 @@ Deno.test("fault: the API server is down for ~1 s (connections refused), restart
     const began = performance.now();
     const restarted = f.api.restart(1000);
     await sleep(100);
-    const whileDown = await createBatch(f.api, "down", 3);
+    const whileDown = await createBatch(f.api, "down", 3, {
+      backDoor:
+        "created while this API server is down: through another replica, whose etcd the double's kept state stands for",
+    });
     await restarted;
     const attempts = maxAttempts(performance.now() - began);
     await untilApproved(f, whileDown);

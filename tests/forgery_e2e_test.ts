@@ -5,7 +5,12 @@
  * must not stall the daemon.
  */
 import { makeServingCsr } from "./support/csr_factory.ts";
-import { conditionOf, type Fixture, startFixture } from "./support/fixture.ts";
+import {
+  conditionOf,
+  type Fixture,
+  startFixture,
+  submitCsr,
+} from "./support/fixture.ts";
 import type { ApiServer } from "./support/api_server.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { parsePrometheus } from "./support/prometheus.ts";
@@ -38,7 +43,8 @@ async function csr(
   dnsNames: string[],
   ipAddresses: string[],
 ) {
-  api.createCsr(
+  await submitCsr(
+    api,
     await makeServingCsr({ name, node, dnsNames, ipAddresses }),
   );
 }
@@ -50,9 +56,7 @@ function last(f: Fixture, name: string) {
 
 /** Every approval write attempt for `name`, refused ones included. */
 function approvalAttempts(f: Fixture, name: string): number {
-  return f.api.requests.filter((r) =>
-    r.subresource === "approval" && r.verb === "update" && r.name === name
-  ).length;
+  return f.approvalAttempts().get(name) ?? 0;
 }
 
 Deno.test("forgery: a node listing another node's IP and hostname gets neither; its own addresses are approved; the victim renews once the claim is withdrawn", async () => {

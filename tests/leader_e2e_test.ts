@@ -291,6 +291,22 @@ async function startCluster() {
       await Promise.all(replicas.map((r) => r.exit));
       http.close();
       await api.stop();
+      // Exactly once means attempts, whoever led: no CSR may see a second
+      // approval write, refused or not.
+      const attempts = new Map<string, number>();
+      for (const r of api.requests) {
+        if (r.subresource === "approval" && r.verb === "update") {
+          attempts.set(r.name, (attempts.get(r.name) ?? 0) + 1);
+        }
+      }
+      const repeated = [...attempts].filter(([, n]) => n > 1);
+      if (repeated.length > 0) {
+        throw new Error(
+          `approval write attempts beyond the first: ${
+            repeated.map(([name, n]) => `${name}: ${n}`).join(", ")
+          }`,
+        );
+      }
     },
   };
 }
@@ -505,8 +521,15 @@ Deno.test("200 CSRs while leadership moves (graceful stops and a crash): each ap
   for (const r of approvals.filter((r) => r.status === 200)) {
     ok.set(r.name, (ok.get(r.name) ?? 0) + 1);
   }
+  const attempts = new Map<string, number>();
+  for (const r of approvals) {
+    attempts.set(r.name, (attempts.get(r.name) ?? 0) + 1);
+  }
   for (const name of names) {
     assertEquals(ok.get(name), 1, `${name}: successful approval writes`);
+    // Exactly once means attempts: a new leader whose cache lagged behind
+    // the old one's write would try again and be refused.
+    assertEquals(attempts.get(name), 1, `${name}: approval write attempts`);
     assertEquals(
       cluster.api.getCsr(name)?.status?.conditions?.filter((c) =>
         c.type === "Approved"

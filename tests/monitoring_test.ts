@@ -240,6 +240,7 @@ Deno.test("process metrics: rendered from a source; unreadable ones are left out
     limits: () => undefined,
     openFds: () => 12,
     rss: () => 5_000_000,
+    cpuSeconds: () => undefined, // falls back to /proc/self/stat's
     startTime: () => 1_700_000_000.5,
   });
   const m = parsePrometheus(registry.render());
@@ -262,10 +263,27 @@ Deno.test("process metrics: this process's own values are plausible", () => {
     start <= Date.now() / 1000 && start > Date.now() / 1000 - 3600,
     `start ${start}`,
   );
-  if (Deno.build.os === "linux") {
+  // From the runtime, whatever the permissions.
+  assert(m.get("process_cpu_seconds_total")! > 0, "cpu");
+  // From /proc/self: exported exactly when Deno lets this process read it
+  // (only with every permission).
+  let procReadable = false;
+  try {
+    Deno.readTextFileSync("/proc/self/stat");
+    procReadable = true;
+  } catch {
+    // NotCapable without --allow-all, NotFound off Linux
+  }
+  for (
+    const name of [
+      "process_open_fds",
+      "process_max_fds",
+      "process_virtual_memory_bytes",
+    ]
+  ) assertEquals(m.has(name), procReadable, name);
+  if (procReadable) {
     assert(m.get("process_open_fds")! > 2, "open fds");
     assert(m.get("process_max_fds")! >= m.get("process_open_fds")!, "max fds");
-    assert(m.get("process_cpu_seconds_total")! > 0, "cpu");
     assert(
       m.get("process_virtual_memory_bytes")! >
         m.get("process_resident_memory_bytes")!,

@@ -11,6 +11,7 @@ import {
   conditionOf,
   createKubeletCsr,
   startFixture,
+  submitCsr,
 } from "./support/fixture.ts";
 import { startApiServer } from "./support/api_server.ts";
 import { deployRbacAuthorizers } from "./support/fixture.ts";
@@ -30,14 +31,16 @@ Deno.test("a CSR that arrives before its Node has addresses is approved when the
         metadata: { name: "early" },
         status: { addresses: [] },
       });
-      api.createCsr(
+      await submitCsr(
+        api,
         await makeServingCsr({
           name: "early-csr",
           node: "early",
           ipAddresses: ["10.9.0.1"],
         }),
       );
-      api.createCsr(
+      await submitCsr(
+        api,
         await makeServingCsr({
           name: "nodeless-csr",
           node: "nodeless",
@@ -103,7 +106,8 @@ Deno.test("a CSR whose Node never gets the address gets its verdict when --node-
           }],
         },
       });
-      api.createCsr(
+      await submitCsr(
+        api,
         await makeServingCsr({
           name: "slow-csr",
           node: "slow",
@@ -146,7 +150,8 @@ Deno.test("another node's IP and the API service IP are denied at once, with Eve
           }],
         },
       });
-      api.createCsr(
+      await submitCsr(
+        api,
         await makeServingCsr({
           name: "thief",
           node: "node-b",
@@ -163,7 +168,8 @@ Deno.test("another node's IP and the API service IP are denied at once, with Eve
           }],
         },
       });
-      api.createCsr(
+      await submitCsr(
+        api,
         await makeServingCsr({
           name: "apiserver-ip",
           node: "node-c",
@@ -312,7 +318,8 @@ Deno.test("--once decides what is pending, then exits 0", async () => {
       node: "once-c",
       uris: ["https://x"],
     });
-    api.createCsr(
+    await submitCsr(
+      api,
       await makeServingCsr({ name: "once-waiting", node: "no-such-node" }),
     );
     const started = Date.now();

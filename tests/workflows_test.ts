@@ -20,11 +20,14 @@ interface Step {
   run?: string;
   with?: Record<string, unknown>;
   env?: Record<string, unknown>;
+  if?: string;
 }
 
 interface Job {
   needs?: string | string[];
+  if?: string;
   permissions?: Record<string, string>;
+  outputs?: Record<string, string>;
   steps?: Step[];
 }
 
@@ -261,6 +264,68 @@ Deno.test("release.yml: tags come from scripts/release_tags.ts; push with SBOM a
   assert(needs.length > 0, "expected publishing to wait for the tests");
   for (const [name, other] of Object.entries(release.jobs)) {
     if (name === jobName) continue;
-    assertEquals(other.permissions, { contents: "read" }, `job ${name}`);
+    // Only the job that creates the GitHub Release may write contents.
+    assertEquals(
+      other.permissions,
+      { contents: name === "github-release" ? "write" : "read" },
+      `job ${name}`,
+    );
+  }
+});
+
+Deno.test("release.yml: signs the image and the chart with cosign, pushes the chart as OCI, attaches the install manifests", async () => {
+  const release = await loadWorkflow("release.yml");
+  const publish = release.jobs.publish;
+  const list = steps(publish);
+  const buildIndex = list.findIndex((s) =>
+    isAction(s, "docker/build-push-action")
+  );
+  assertEquals(list[buildIndex].id, "build");
+  const installer = list.findIndex((s) =>
+    isAction(s, "sigstore/cosign-installer")
+  );
+  const sign = list.findIndex((s) => s.run?.includes("cosign sign --yes"));
+  assert(buildIndex < installer && installer < sign, "cosign after the push");
+  assertEquals(list[sign].env?.DIGEST, "${{ steps.build.outputs.digest }}");
+  assertMatch(list[sign].run!, /@\$\{DIGEST\}/);
+  // Keyless signing needs the OIDC token.
+  assertEquals(publish.permissions?.["id-token"], "write");
+  const chart = list.find((s) => s.run?.includes("helm push"));
+  assert(chart, "a step pushes the chart");
+  assertMatch(
+    chart.run!,
+    /helm package charts\/kubelet-rubber-stamp --version "\$VERSION" --app-version "\$VERSION"/,
+  );
+  assertMatch(
+    chart.run!,
+    /helm push .* "oci:\/\/ghcr\.io\/\$\{OWNER,,\}\/charts"/,
+  );
+  assertMatch(
+    chart.run!,
+    /cosign sign --yes "ghcr\.io\/\$\{OWNER,,\}\/charts\/kubelet-rubber-stamp@\$\{digest\}"/,
+  );
+  assertEquals(chart.if, "startsWith(github.ref, 'refs/tags/v')");
+  // The chart directory the workflow packages exists.
+  await Deno.stat("charts/kubelet-rubber-stamp/Chart.yaml");
+
+  const gh = release.jobs["github-release"];
+  assertEquals(gh.if, "startsWith(github.ref, 'refs/tags/v')");
+  assertEquals([gh.needs].flat(), ["publish"]);
+  const render = steps(gh).find((s) => s.run?.includes("task manifests"));
+  assert(render, "the install manifests are rendered");
+  assertMatch(
+    render.run!,
+    new RegExp(`npx -y deno@${PINNED_DENO_VERSION} task manifests`),
+  );
+  assertMatch(
+    render.run!,
+    /--image "\$\{IMAGE,,\}:\$\{VERSION\}@\$\{DIGEST\}"/,
+  );
+  assertEquals(render.env?.DIGEST, "${{ needs.publish.outputs.digest }}");
+  assertEquals(publish.outputs?.digest, "${{ steps.build.outputs.digest }}");
+  const create = steps(gh).find((s) => s.run?.includes("gh release create"));
+  assert(create, "the GitHub Release is created");
+  for (const file of ["dist/install.yaml", "dist/install-ha.yaml"]) {
+    assert(create.run!.includes(file), `attaches ${file}`);
   }
 });

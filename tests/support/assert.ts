@@ -3,6 +3,10 @@
  *
  * @module
  */
+import {
+  AssertionError as NodeAssertionError,
+  deepStrictEqual,
+} from "node:assert/strict";
 
 /** Thrown by every helper here when an assertion fails. */
 export class AssertionError extends Error {
@@ -33,60 +37,12 @@ export function assert(
   if (!condition) throw new AssertionError(message);
 }
 
-function equal(
-  a: unknown,
-  b: unknown,
-  seen: WeakMap<object, unknown>,
-): boolean {
-  if (Object.is(a, b)) return true;
-  if (
-    typeof a !== "object" || typeof b !== "object" || a === null || b === null
-  ) return false;
-  if (seen.get(a) === b) return true;
-  seen.set(a, b);
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  if (a instanceof Date) return a.getTime() === (b as Date).getTime();
-  if (a instanceof RegExp) return String(a) === String(b);
-  if (a instanceof Map || a instanceof Set) {
-    const entriesA = [...a.entries()];
-    const entriesB = [...(b as Map<unknown, unknown>).entries()];
-    return entriesA.length === entriesB.length &&
-      equal(entriesA, entriesB, seen);
-  }
-  if (ArrayBuffer.isView(a) || a instanceof ArrayBuffer) {
-    const bytesA = new Uint8Array(
-      ArrayBuffer.isView(a)
-        ? a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)
-        : a,
-    );
-    const bytesB = new Uint8Array(
-      ArrayBuffer.isView(b)
-        ? b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)
-        : (b as ArrayBuffer),
-    );
-    return bytesA.length === bytesB.length &&
-      bytesA.every((x, i) => x === bytesB[i]);
-  }
-  const keysA = Object.keys(a).filter((k) =>
-    (a as Record<string, unknown>)[k] !== undefined
-  );
-  const keysB = Object.keys(b).filter((k) =>
-    (b as Record<string, unknown>)[k] !== undefined
-  );
-  if (keysA.length !== keysB.length) return false;
-  return keysA.every((k) =>
-    Object.hasOwn(b, k) &&
-    equal(
-      (a as Record<string, unknown>)[k],
-      (b as Record<string, unknown>)[k],
-      seen,
-    )
-  );
-}
-
 /**
- * Fails unless `actual` deep-equals `expected` (structural; properties that
- * are `undefined` count as absent).
+ * Fails unless `actual` deep-equals `expected` with `node:assert/strict`'s
+ * `deepStrictEqual` semantics: prototypes must match, a property that is
+ * `undefined` is not the same as a missing one (`[1, undefined]` is not
+ * `[1]`, `{ a: undefined }` is not `{}`), `-0` is not `0`, and Errors
+ * compare by type, name and message.
  *
  * @example
  * ```ts
@@ -99,7 +55,10 @@ export function assertEquals<T>(
   expected: T,
   message?: string,
 ): asserts actual is T {
-  if (!equal(actual, expected, new WeakMap())) {
+  try {
+    deepStrictEqual(actual, expected);
+  } catch (e) {
+    if (!(e instanceof NodeAssertionError)) throw e;
     throw new AssertionError(
       `${message ? message + ": " : ""}values are not equal\n  actual:   ${
         show(actual)

@@ -69,8 +69,9 @@ const SCENARIOS: Scenario[] = [
     expect: "ignored",
   },
   {
-    title: "a user (not a node) asking for a node's serving certificate",
-    token: "alice",
+    title:
+      "a bootstrap token (not a node) asking for a node's serving certificate",
+    token: "bootstrap-abcdef",
     csr: { node: "worker-1" },
     expect: "ignored",
   },
@@ -106,7 +107,12 @@ export async function runDemo(
         "system:serviceaccount:kubelet-rubber-stamp:kubelet-rubber-stamp",
       groups: ["system:serviceaccounts", "system:authenticated"],
     },
-    alice: { username: "alice", groups: ["system:authenticated"] },
+    // A kubelet's bootstrap token: may create CSRs (system:node-bootstrapper)
+    // but is not a node.
+    "bootstrap-abcdef": {
+      username: "system:bootstrap:abcdef",
+      groups: ["system:bootstrappers", "system:authenticated"],
+    },
   };
   for (const n of [1, 2, 3]) {
     tokens[`kubelet-worker-${n}`] = {

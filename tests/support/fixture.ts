@@ -13,9 +13,16 @@ import { createLogger } from "../../src/log.ts";
 import {
   type ApiServer,
   type ApiServerOptions,
+  type RequestAttributes,
   startApiServer,
+  type UserInfo,
 } from "./api_server.ts";
-import { authorizeRequest, loadDeployPolicy, type RbacPolicy } from "./rbac.ts";
+import {
+  authorizeRequest,
+  loadDeployPolicy,
+  policyFromObjects,
+  type RbacPolicy,
+} from "./rbac.ts";
 import { makeServingCsr, type ServingCsrOptions } from "./csr_factory.ts";
 
 let deployPolicy: Promise<RbacPolicy> | undefined;
@@ -41,17 +48,166 @@ export interface Fixture {
     timeoutMs?: number,
     what?: string,
   ): Promise<void>;
-  /** Number of successful approval writes per CSR name. */
+  /**
+   * Number of successful approval writes per CSR name: what to wait for.
+   * Exactly-once checks use {@linkcode Fixture.approvalAttempts}.
+   */
   approvalWrites(): Map<string, number>;
+  /**
+   * Number of approval write attempts per CSR name (every PUT or PATCH of
+   * `/approval`, whatever the answer: refused and injected ones included).
+   */
+  approvalAttempts(): Map<string, number>;
   /** Fetches a status endpoint of the daemon. */
   status(path: string): Promise<{ status: number; body: string }>;
 }
 
+const CSR_GROUP = "certificates.k8s.io";
+const CSRS = "certificatesigningrequests";
+
 /**
- * Authorizers for the API double built from the RBAC that deploy/ ships: the
- * approver's own requests are allowed only if the manifests allow them, and
- * SubjectAccessReviews are answered from the same rules (so nodes are
- * auto-approved only through the selfnodeserver binding deploy/ grants).
+ * The part of Kubernetes' default (bootstrap) RBAC that matters here, beside
+ * what deploy/ ships: `cluster-admin` for `system:masters`, the
+ * `system:node-bootstrapper` ClusterRole (create and read CSRs) for
+ * `system:bootstrappers`, and kubeadm's
+ * `system:certificates.k8s.io:certificatesigningrequests:selfnodeclient`
+ * binding for `system:nodes` (client certificate renewal: a different
+ * virtual subresource than the approver's `selfnodeserver`).
+ */
+const KUBERNETES_DEFAULTS = policyFromObjects([
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: "cluster-admin" },
+    rules: [
+      { apiGroups: ["*"], resources: ["*"], verbs: ["*"] },
+      { nonResourceURLs: ["*"], verbs: ["*"] },
+    ],
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: "cluster-admin" },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "cluster-admin",
+    },
+    subjects: [{
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Group",
+      name: "system:masters",
+    }],
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: "system:node-bootstrapper" },
+    rules: [{
+      apiGroups: [CSR_GROUP],
+      resources: [CSRS],
+      verbs: ["create", "get", "list", "watch"],
+    }],
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: "kubeadm:kubelet-bootstrap" },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "system:node-bootstrapper",
+    },
+    subjects: [{
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Group",
+      name: "system:bootstrappers",
+    }],
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: {
+      name:
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+    },
+    rules: [{
+      apiGroups: [CSR_GROUP],
+      resources: [`${CSRS}/selfnodeclient`],
+      verbs: ["create"],
+    }],
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: "kubeadm:node-autoapprove-certificate-rotation" },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name:
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+    },
+    subjects: [{
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Group",
+      name: "system:nodes",
+    }],
+  },
+]);
+
+function union(a: RbacPolicy, b: RbacPolicy): RbacPolicy {
+  return {
+    roles: [...a.roles, ...b.roles],
+    clusterRoles: [...a.clusterRoles, ...b.clusterRoles],
+    roleBindings: [...a.roleBindings, ...b.roleBindings],
+    clusterRoleBindings: [...a.clusterRoleBindings, ...b.clusterRoleBindings],
+  };
+}
+
+/**
+ * Non-node identities a test let create CSRs (as an admin binding
+ * `system:node-bootstrapper` to that user would), per double.
+ */
+const requesterGrants = new WeakMap<ApiServer, Set<string>>();
+
+const isCsrRead = (a: RequestAttributes) =>
+  a.apiGroup === CSR_GROUP && a.resource === CSRS && a.subresource === "" &&
+  ["get", "list", "watch"].includes(a.verb);
+const isCsrCreate = (a: RequestAttributes) =>
+  a.apiGroup === CSR_GROUP && a.resource === CSRS && a.subresource === "" &&
+  a.verb === "create";
+
+/**
+ * What a node may do with CSRs, as the Node authorizer and the `system:node`
+ * role allow a kubelet: create them, and read its own (by name: a get, or a
+ * list/watch with a `metadata.name` field selector, as the kubelet's
+ * certificate manager does). Stricter than Kubernetes, which lets a node read
+ * every CSR. `undefined`: not a node request, ask RBAC.
+ */
+function nodeAuthorizer(
+  attrs: RequestAttributes,
+  user: UserInfo,
+  server: ApiServer,
+): boolean | undefined {
+  if (
+    !user.username.startsWith("system:node:") ||
+    !(user.groups ?? []).includes("system:nodes")
+  ) return undefined;
+  if (isCsrCreate(attrs)) return true;
+  if (isCsrRead(attrs) && attrs.name !== "") {
+    return server.getCsr(attrs.name)?.spec.username === user.username;
+  }
+  return undefined;
+}
+
+/**
+ * Authorizers for the API double for every identity: the approver gets
+ * exactly the RBAC that deploy/ ships (so a request the manifests do not
+ * allow fails the tests); nodes may create CSRs and read their own;
+ * `system:masters` may do anything; everyone else only what Kubernetes'
+ * default bindings and deploy/ give them. SubjectAccessReviews are answered
+ * from the same rules (so nodes are auto-approved only through the
+ * selfnodeserver binding deploy/ grants).
  *
  * @example
  * ```ts ignore
@@ -61,11 +217,19 @@ export interface Fixture {
 export async function deployRbacAuthorizers(): Promise<
   Pick<ApiServerOptions, "authorize" | "sarAuthorize">
 > {
-  const policy = await (deployPolicy ??= loadDeployPolicy("deploy"));
+  const policy = union(
+    await (deployPolicy ??= loadDeployPolicy("deploy")),
+    KUBERNETES_DEFAULTS,
+  );
   return {
-    authorize: (attrs, user) =>
-      user.username !== APPROVER_USER ||
-      authorizeRequest(policy, {
+    authorize: (attrs, user, server) => {
+      const byNode = nodeAuthorizer(attrs, user, server);
+      if (byNode !== undefined) return byNode;
+      if (
+        requesterGrants.get(server)?.has(user.username) &&
+        (isCsrCreate(attrs) || isCsrRead(attrs))
+      ) return true;
+      return authorizeRequest(policy, {
         user: user.username,
         groups: user.groups ?? [],
         verb: attrs.verb,
@@ -74,7 +238,9 @@ export async function deployRbacAuthorizers(): Promise<
         subresource: attrs.subresource,
         name: attrs.name,
         namespace: attrs.namespace,
-      }).allowed,
+        path: attrs.path,
+      }).allowed;
+    },
     sarAuthorize: (spec) => {
       const ra = spec.resourceAttributes ?? {};
       const d = authorizeRequest(policy, {
@@ -99,6 +265,12 @@ export interface FixtureOptions {
   /** Start the daemon only after this ran (e.g. to create a backlog). */
   before?: (api: ApiServer) => void | Promise<void>;
   deps?: Partial<DaemonDeps>;
+  /**
+   * The test makes approval writes fail on purpose (409, 5xx, 429) and
+   * asserts the exact number of attempts itself. Otherwise `stop()` fails
+   * the test if any CSR got more than one approval write attempt.
+   */
+  retriedApprovalWrites?: boolean;
 }
 
 /**
@@ -187,6 +359,16 @@ export async function startFixture(
       if (exit === undefined) await stopDaemon();
       http.close();
       await api.stop();
+      if (!options.retriedApprovalWrites) {
+        const repeated = [...attemptsOf(api)].filter(([, n]) => n > 1);
+        if (repeated.length > 0) {
+          throw new Error(
+            `approval write attempts beyond the first: ${
+              repeated.map(([name, n]) => `${name}: ${n}`).join(", ")
+            }`,
+          );
+        }
+      }
     },
     async until(predicate, timeoutMs = 10_000, what = "condition") {
       const deadline = Date.now() + timeoutMs;
@@ -202,16 +384,10 @@ export async function startFixture(
       }
     },
     approvalWrites() {
-      const m = new Map<string, number>();
-      for (const r of api.requests) {
-        if (
-          r.subresource === "approval" && r.verb === "update" &&
-          r.status === 200
-        ) {
-          m.set(r.name, (m.get(r.name) ?? 0) + 1);
-        }
-      }
-      return m;
+      return attemptsOf(api, (status) => status >= 200 && status < 300);
+    },
+    approvalAttempts() {
+      return attemptsOf(api);
     },
     async status(path) {
       const r = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -222,13 +398,111 @@ export async function startFixture(
   };
 }
 
+/** Approval writes per CSR name, of every status or of those `status` picks. */
+function attemptsOf(
+  api: ApiServer,
+  status: (code: number) => boolean = () => true,
+): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of api.requests) {
+    if (
+      r.subresource === "approval" &&
+      (r.verb === "update" || r.verb === "patch") && status(r.status)
+    ) {
+      m.set(r.name, (m.get(r.name) ?? 0) + 1);
+    }
+  }
+  return m;
+}
+
+/**
+ * Creates `csr` as its requester would: a POST over HTTPS with a bearer
+ * token for `as` (default: the identity `spec` names). The double fills
+ * `spec.username/uid/groups/extra` from that token, whatever the body says
+ * (the body carries none of them, like a kubelet's), and validates the object
+ * (request PEM and signature, usages, signer name, expirationSeconds). A
+ * requester outside `system:nodes` is granted what `system:node-bootstrapper`
+ * gives, as a cluster admin would bind it. Rejects on any non-201 answer.
+ *
+ * @example
+ * ```ts ignore
+ * await submitCsr(api, await makeServingCsr({ name: "csr-1", node: "worker-1" }));
+ * ```
+ */
+export async function submitCsr(
+  api: ApiServer,
+  csr: CertificateSigningRequest,
+  as?: UserInfo,
+): Promise<CertificateSigningRequest> {
+  const identity: UserInfo = as ?? {
+    username: csr.spec.username ?? "",
+    ...(csr.spec.uid ? { uid: csr.spec.uid } : {}),
+    groups: (csr.spec.groups ?? []).filter((g) => g !== "system:authenticated"),
+    ...(csr.spec.extra ? { extra: csr.spec.extra } : {}),
+  };
+  if (!(identity.groups ?? []).includes("system:nodes")) {
+    let granted = requesterGrants.get(api);
+    if (!granted) requesterGrants.set(api, granted = new Set());
+    granted.add(identity.username);
+  }
+  const token = `requester-${crypto.randomUUID()}`;
+  api.addToken(token, identity);
+  const metadata: Record<string, unknown> = { name: csr.metadata.name };
+  for (const k of ["generateName", "labels", "annotations"] as const) {
+    if (csr.metadata[k] !== undefined) metadata[k] = csr.metadata[k];
+  }
+  const spec: Record<string, unknown> = {
+    request: csr.spec.request,
+    signerName: csr.spec.signerName,
+    usages: csr.spec.usages,
+  };
+  if (csr.spec.expirationSeconds !== undefined) {
+    spec.expirationSeconds = csr.spec.expirationSeconds;
+  }
+  const client = Deno.createHttpClient(
+    api.caPem ? { caCerts: [api.caPem] } : {},
+  );
+  try {
+    const res = await fetch(
+      `${api.url}/apis/certificates.k8s.io/v1/certificatesigningrequests`,
+      {
+        client,
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          accept: "application/json",
+        },
+        body: JSON.stringify({
+          apiVersion: "certificates.k8s.io/v1",
+          kind: "CertificateSigningRequest",
+          metadata,
+          spec,
+        }),
+      },
+    );
+    const text = await res.text();
+    if (res.status !== 201) {
+      throw new Error(
+        `creating CSR ${csr.metadata.name} as ${identity.username}: ${res.status} ${text}`,
+      );
+    }
+    return JSON.parse(text) as CertificateSigningRequest;
+  } finally {
+    client.close();
+  }
+}
+
 let nextIp = 0;
 
 /**
  * What a kubelet does: its Node exists with addresses, and it asks for a
- * serving certificate for exactly those addresses. The Node gets a unique
- * InternalIP (unless `ipAddresses` is given) so that nodes never share one.
- * `node: false` skips creating the Node.
+ * serving certificate for exactly those addresses, creating the CSR over
+ * HTTPS with its own credentials (see {@linkcode submitCsr}): the requester
+ * is `username`/`groups`/`uid` when given (an impostor, a non-node), else
+ * `system:node:<node>` in `system:nodes`. The Node gets a unique InternalIP
+ * (unless `ipAddresses` is given) so that nodes never share one.
+ * `withNode: false` skips creating the Node.
  *
  * @example
  * ```ts ignore
@@ -237,7 +511,14 @@ let nextIp = 0;
  */
 export async function createKubeletCsr(
   api: ApiServer,
-  opts: ServingCsrOptions & { withNode?: boolean } = {},
+  opts: ServingCsrOptions & {
+    withNode?: boolean;
+    /**
+     * Why this CSR cannot be created through the API here: it is then stored
+     * directly (no validation, requester stamped from the same identity).
+     */
+    backDoor?: string;
+  } = {},
 ): Promise<CertificateSigningRequest> {
   const node = opts.node ?? "worker-1";
   nextIp++;
@@ -266,9 +547,16 @@ export async function createKubeletCsr(
       },
     });
   }
-  return api.createCsr(
-    await makeServingCsr({ ...opts, node, ipAddresses, dnsNames }),
-  );
+  const csr = await makeServingCsr({ ...opts, node, ipAddresses, dnsNames });
+  const requester: UserInfo = {
+    username: opts.username ?? `system:node:${node}`,
+    groups: opts.groups ?? ["system:nodes"],
+    ...(opts.uid ? { uid: opts.uid } : {}),
+  };
+  if (opts.backDoor !== undefined) {
+    return api.createCsr(csr, { as: requester });
+  }
+  return await submitCsr(api, csr, requester);
 }
 
 /** The condition of `type` on a CSR, if any. */

@@ -87,6 +87,13 @@ function clone<T>(v: T): T {
   return structuredClone(v);
 }
 
+const APF_FLOW_SCHEMA_HEADER = "X-Kubernetes-PF-FlowSchema-UID";
+const APF_PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID";
+// Fixed UIDs, as a real cluster's "service-accounts" FlowSchema and
+// "workload-low" priority level would have.
+const APF_FLOW_SCHEMA_UID = "8b9d4a40-5c61-4d0e-9a3f-6f1c2e0f7a11";
+const APF_PRIORITY_LEVEL_UID = "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+
 /**
  * Starts an API server double.
  *
@@ -109,6 +116,7 @@ export async function startApiServer(
   const queueLimit = options.watchQueueLimit ?? 100_000;
   const authorizeFn = options.authorize ?? (() => true);
   const sarPolicy = options.sarAuthorize ?? defaultSarPolicy;
+  const apfHeaders = options.apfHeaders ?? true;
   let tokens = { ...(options.tokens ?? DEFAULT_TOKENS) };
 
   let caPem = "";
@@ -260,7 +268,10 @@ export async function startApiServer(
     attrs: RequestAttributes,
     user: UserInfo | undefined,
   ): Promise<Response> {
-    if (faults.unavailable) return statusResponse(serviceUnavailable());
+    const down = faults.unavailable;
+    if (down === true || (typeof down === "function" && down(attrs))) {
+      return statusResponse(serviceUnavailable());
+    }
     if (faults.intercept) {
       const injected = await faults.intercept(req, attrs);
       if (injected) return injected;
@@ -281,7 +292,7 @@ export async function startApiServer(
       }
     }
     if (!user) return statusResponse(unauthorized());
-    if (!authorizeFn(attrs, user)) {
+    if (!authorizeFn(attrs, user, api)) {
       return statusResponse(
         forbidden(
           { group: attrs.apiGroup, resource: attrs.resource },
@@ -294,7 +305,7 @@ export async function startApiServer(
     const ctx: Ctx = {
       user,
       attrs,
-      authorize: (partial) => authorizeFn({ ...attrs, ...partial }, user),
+      authorize: (partial) => authorizeFn({ ...attrs, ...partial }, user, api),
       warnings: [],
     };
     return await route(req, url, info, ctx);
@@ -330,6 +341,16 @@ export async function startApiServer(
       }
     }
     attrs.status = res.status;
+    // APF classifies what authentication let through, as the real filter
+    // chain does (authentication runs first).
+    if (apfHeaders && user) {
+      try {
+        res.headers.set(APF_FLOW_SCHEMA_HEADER, APF_FLOW_SCHEMA_UID);
+        res.headers.set(APF_PRIORITY_LEVEL_HEADER, APF_PRIORITY_LEVEL_UID);
+      } catch {
+        // Immutable headers (an injected Response.error() or redirect).
+      }
+    }
     try {
       api.onRequest?.(attrs);
     } catch (e) {
@@ -395,6 +416,9 @@ export async function startApiServer(
     faults,
     setTokens(next) {
       tokens = { ...next };
+    },
+    addToken(token, user) {
+      tokens[token] = clone(user);
     },
     createCsr(csr, opts) {
       const metadata = newMeta(csr.metadata as Obj["metadata"]);

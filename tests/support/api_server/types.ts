@@ -99,8 +99,16 @@ export interface ApiServerOptions {
   tokens?: Record<string, UserInfo>;
   /** Not supported by this double (Deno.serve does not expose the peer certificate); accepted and ignored. */
   clientCertUsers?: boolean;
-  /** Default: every authenticated user is allowed everything. `false` → 403 Forbidden. */
-  authorize?: (attrs: RequestAttributes, user: UserInfo) => boolean;
+  /**
+   * Default: every authenticated user is allowed everything. `false` → 403
+   * Forbidden. `server` is the double itself, for authorizers that look at
+   * stored objects (as the Node authorizer does).
+   */
+  authorize?: (
+    attrs: RequestAttributes,
+    user: UserInfo,
+    server: ApiServer,
+  ) => boolean;
   /** Answers SubjectAccessReviews. Default: allowed iff groups include `system:nodes` and the attributes ask to create certificatesigningrequests. */
   sarAuthorize?: (
     spec: SubjectAccessReviewSpec,
@@ -118,6 +126,12 @@ export interface ApiServerOptions {
   watchQueueLimit?: number;
   /** `spec.clusterIP` of the `default/kubernetes` Service. Default "10.96.0.1". */
   serviceClusterIP?: string;
+  /**
+   * Send API Priority and Fairness' `X-Kubernetes-PF-FlowSchema-UID` and
+   * `X-Kubernetes-PF-PriorityLevel-UID` on every authenticated answer, as
+   * kube-apiserver (1.29+) does. Default true; false is a server without APF.
+   */
+  apfHeaders?: boolean;
   /** Default "127.0.0.1". */
   hostname?: string;
   /** Default 0 (any free port). */
@@ -154,8 +168,11 @@ export interface Faults {
   watchHalfLineAfterEvents?: number;
   /** Answer the next N `/approval` PUTs with 409 Conflict even if the resourceVersion matches. */
   approvalConflicts?: number;
-  /** Answer every request with 503 ServiceUnavailable. */
-  unavailable?: boolean;
+  /**
+   * Answer every request (`true`), or those the function picks (e.g. one
+   * client's, while others still get through), with 503 ServiceUnavailable.
+   */
+  unavailable?: boolean | ((attrs: RequestAttributes) => boolean);
 }
 
 /**
@@ -203,6 +220,8 @@ export interface ApiServer extends AsyncDisposable {
   readonly faults: Faults;
   /** Replaces the bearer token table (token rotation). */
   setTokens(tokens: Record<string, UserInfo>): void;
+  /** Adds (or replaces) one bearer token, keeping the others. */
+  addToken(token: string, user: UserInfo): void;
   /**
    * Stores a CSR directly (no validation, no admission). Assigns
    * resourceVersion, and uid/creationTimestamp when absent; with `as`, sets
