@@ -1,0 +1,644 @@
+/**
+ * The approver against a real Kubernetes control plane (kube-apiserver, etcd
+ * and the kube-controller-manager CSR signer built from their Go modules by
+ * build_control_plane.ts), deployed with its own manifests and fed by
+ * simulated kubelets that authenticate with their own certificates.
+ *
+ *   deno task test:cluster          # CLUSTER_K8S_VERSION=v1.36.x for another version
+ *
+ * Not a `_test.ts` file on purpose: `deno task test` (tests/) must not start
+ * a control plane.
+ *
+ * @module
+ */
+import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import * as x509 from "../../src/x509.ts";
+import type { CertificateSigningRequest } from "../../src/core/types.ts";
+import { ensureControlPlane, requestedVersion } from "./build_control_plane.ts";
+import { type ControlPlane, startControlPlane } from "./control_plane.ts";
+import { applyManifests, renderKustomization } from "./deploy.ts";
+import {
+  type Approver,
+  type CsrRequest,
+  type Kubelet,
+  type NodeAddress,
+  serviceAccountToken,
+  startApprover,
+  startKubelet,
+} from "./actors.ts";
+import { dumpLogs, killAll } from "./processes.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+const log = (line: string) => console.log(`  [cluster] ${line}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function getCsr(
+  cp: ControlPlane,
+  name: string,
+): Promise<CertificateSigningRequest> {
+  const res = await cp.admin.request<CertificateSigningRequest>(
+    "GET",
+    `${CSRS}/${name}`,
+  );
+  assertEquals(res.status, 200, `GET csr ${name}: ${res.text}`);
+  return res.body;
+}
+
+const conditions = (csr: CertificateSigningRequest, type: string) =>
+  (csr.status?.conditions ?? []).filter((c) => c.type === type);
+
+/** Polls the CSR until `done` holds; returns it and the time it took. */
+async function pollCsr(
+  cp: ControlPlane,
+  name: string,
+  done: (csr: CertificateSigningRequest) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<{ csr: CertificateSigningRequest; ms: number }> {
+  const t0 = performance.now();
+  while (true) {
+    const csr = await getCsr(cp, name);
+    if (done(csr)) return { csr, ms: performance.now() - t0 };
+    if (performance.now() - t0 > timeoutMs) {
+      throw new Error(
+        `csr ${name}: not ${what} within ${timeoutMs} ms: ${
+          JSON.stringify(csr.status)
+        }`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+function sansOfCertificate(
+  cert: x509.X509Certificate | x509.Pkcs10CertificateRequest,
+): string[] {
+  const ext = cert.getExtension("2.5.29.17") as
+    | x509.SubjectAlternativeNameExtension
+    | null;
+  return (ext?.names.toJSON() ?? []).map((n) => `${n.type}:${n.value}`)
+    .sort();
+}
+
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+
+Deno.test({
+  name: "real control plane",
+  // The suite owns long-lived processes and HTTP clients that outlive steps;
+  // it tears them all down itself in `finally`.
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const version = await requestedVersion();
+  const bin = await ensureControlPlane(version, log);
+  let cp: ControlPlane | undefined;
+  /** Every daemon started, in order; approvals are counted over all of them. */
+  const daemons: Approver[] = [];
+  let failed = false;
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (!(await t.step(name, fn))) failed = true;
+  };
+  try {
+    cp = await startControlPlane(bin, log);
+    const plane = cp;
+    console.log(
+      `  [cluster] versions: kube-apiserver ${
+        cp.versions["kube-apiserver"]
+      }, ` +
+        `kube-controller-manager "${
+          cp.versions["kube-controller-manager"]
+        }", ` +
+        `etcd "${
+          cp.versions.etcd.replace(/\s+/g, " ")
+        }" (module ${bin.etcdVersion}), built with ${bin.goVersion}`,
+    );
+    assertEquals(cp.versions["kube-apiserver"], version);
+
+    // --- The approver as users deploy it.
+    const manifests = await renderKustomization(`${REPO}deploy`);
+    await applyManifests(cp.admin, manifests);
+    log(
+      `applied deploy/ (${manifests.length} objects: ${
+        manifests.map((m) => m.kind).join(", ")
+      })`,
+    );
+    const token = await serviceAccountToken(
+      cp,
+      "kubelet-rubber-stamp",
+      "kubelet-rubber-stamp",
+    );
+    const tokenFile = `${cp.dir}/approver.token`;
+    await Deno.writeTextFile(tokenFile, token);
+
+    const isReady = async (d: Approver) => {
+      try {
+        return (await d.status("/readyz")).status === 200;
+      } catch {
+        return false;
+      }
+    };
+    const launch = async (name: string, file = tokenFile) => {
+      const d = await startApprover(plane, { name, tokenFile: file });
+      daemons.push(d);
+      return d;
+    };
+    const untilLeading = async (d: Approver) => {
+      const t0 = performance.now();
+      await waitUntil(`${d.identity} /readyz 200`, 60_000, async () => {
+        if (d.proc.exited) {
+          throw new Error(
+            `${d.identity} exited:\n${d.proc.lines.slice(-20).join("\n")}`,
+          );
+        }
+        return await isReady(d);
+      });
+      await d.proc.waitForLine(/"msg":"became leader"/, 60_000);
+      return performance.now() - t0;
+    };
+    /** Successful approval writes for a CSR (or all), over every daemon. */
+    const approvals = (csr?: string) =>
+      daemons.reduce((n, d) => n + d.approvals(csr), 0);
+    const decisions = (csr: string) => daemons.flatMap((d) => d.decisions(csr));
+
+    let daemon = await launch("a");
+    log(
+      `approver ready and leading after ${
+        Math.round(await untilLeading(daemon))
+      } ms`,
+    );
+
+    const kubelets = new Map<string, Kubelet>();
+    const kubelet = async (name: string, addresses: NodeAddress[]) => {
+      const k = await startKubelet(plane, name, addresses);
+      kubelets.set(name, k);
+      return k;
+    };
+    const create = async (k: Kubelet, request?: CsrRequest) => {
+      const res = await k.requestCertificate(request);
+      assertEquals(res.status, 201, `${k.name}: create CSR: ${res.text}`);
+      return res.body.metadata.name;
+    };
+    /** Waits for approval and the signed certificate; checks both. */
+    const expectIssued = async (
+      k: Kubelet,
+      name: string,
+      timeoutMs = 30_000,
+    ) => {
+      const { csr } = await pollCsr(
+        plane,
+        name,
+        (c) => Boolean(c.status?.certificate),
+        timeoutMs,
+        "approved and issued",
+      );
+      const approved = conditions(csr, "Approved");
+      assertEquals(approved.length, 1, JSON.stringify(csr.status));
+      assertEquals(approved[0].reason, "AutoApproved");
+      assertEquals(conditions(csr, "Denied").length, 0);
+      // Filled by the real server from the client certificate.
+      assertEquals(csr.spec.username, `system:node:${k.name}`);
+      assert(csr.spec.groups?.includes("system:nodes"));
+      const requestPem = new TextDecoder().decode(
+        Uint8Array.fromBase64(csr.spec.request),
+      );
+      const request = new x509.Pkcs10CertificateRequest(requestPem);
+      const cert = new x509.X509Certificate(
+        new TextDecoder().decode(
+          Uint8Array.fromBase64(csr.status!.certificate!),
+        ),
+      );
+      assertEquals(sansOfCertificate(cert), sansOfCertificate(request));
+      assertEquals(cert.subject, request.subject);
+      const signer = new x509.X509Certificate(plane.signingCaPem);
+      assertEquals(cert.issuer, signer.subject);
+      assert(await cert.verify({ publicKey: signer.publicKey }));
+      await waitUntil(
+        `the approving daemon logged ${name}`,
+        5_000,
+        () => approvals(name) > 0,
+      );
+      assertEquals(approvals(name), 1, `approval writes for ${name}`);
+      return { csr, sans: sansOfCertificate(cert) };
+    };
+    const uniqueNode = async () => {
+      const name = `barrier-${crypto.randomUUID().slice(0, 8)}`;
+      return await kubelet(name, [{ type: "Hostname", address: name }]);
+    };
+    /**
+     * Waits for the daemon's verdict on a CSR it must not approve, then for
+     * an honest CSR created afterwards to be approved (so the daemon was
+     * working), then checks nothing approved the first one.
+     */
+    const expectNeverApproved = async (
+      name: string,
+      reason: RegExp | undefined,
+    ) => {
+      if (reason) {
+        await waitUntil(
+          `a decision on ${name} with reason ${reason}`,
+          20_000,
+          () => decisions(name).some((d) => reason.test(String(d.reason))),
+        );
+      }
+      const barrier = await uniqueNode();
+      await expectIssued(barrier, await create(barrier));
+      const csr = await getCsr(plane, name);
+      assertEquals(
+        conditions(csr, "Approved").length,
+        0,
+        `${name} must not be approved: ${JSON.stringify(csr.status)}`,
+      );
+      assertEquals(csr.status?.certificate, undefined);
+      assertEquals(approvals(name), 0);
+      return decisions(name);
+    };
+
+    const latencies: number[] = [];
+    const honest = async (
+      node: string,
+      addresses: NodeAddress[],
+      request: CsrRequest = {},
+    ) => {
+      const k = await kubelet(node, addresses);
+      const name = await create(k, request);
+      const sent = k.lastSentAt;
+      const issued = await expectIssued(k, name);
+      // Polled every 50 ms: the figure is within 50 ms of the truth.
+      const ms = performance.now() - sent;
+      latencies.push(ms);
+      log(
+        `${node}: ${name} approved and issued ${
+          Math.round(ms)
+        } ms after its creation, SANs ${issued.sans.join(", ")}`,
+      );
+    };
+
+    await step(
+      "honest node, IPv4 + hostname, ECDSA P-256",
+      () =>
+        honest("node-v4", [
+          { type: "Hostname", address: "node-v4" },
+          { type: "InternalIP", address: "10.0.1.1" },
+        ]),
+    );
+    await step("honest node, IPv6 only", () =>
+      honest("node-v6", [
+        { type: "Hostname", address: "node-v6" },
+        { type: "InternalIP", address: "fd00::11" },
+      ]));
+    await step("honest node, DNS names only", () =>
+      honest("node-dns", [
+        { type: "Hostname", address: "node-dns" },
+        { type: "InternalDNS", address: "node-dns.example.internal" },
+      ]));
+    await step(
+      "honest node, RSA 2048 (key encipherment usage)",
+      () =>
+        honest("node-rsa", [
+          { type: "Hostname", address: "node-rsa" },
+          { type: "InternalIP", address: "10.0.1.4" },
+          { type: "ExternalIP", address: "192.0.2.4" },
+        ], { key: "rsa-2048" }),
+    );
+
+    await step(
+      "impostor: node A asks with node B's CN (NodeRestriction refuses it)",
+      async () => {
+        const a = await kubelet("node-imp", [
+          { type: "Hostname", address: "node-imp" },
+          { type: "InternalIP", address: "10.0.1.20" },
+        ]);
+        const res = await a.requestCertificate({
+          commonName: "system:node:node-v4",
+          dnsNames: ["node-v4"],
+          ipAddresses: ["10.0.1.1"],
+        });
+        assertEquals(res.status, 403, res.text);
+        assertMatch(
+          res.text,
+          /can only create a node CSR with CN=system:node:node-imp/,
+        );
+        const list = await plane.admin.request<
+          { items: CertificateSigningRequest[] }
+        >("GET", CSRS);
+        assertEquals(
+          list.body.items.filter((c) =>
+            c.spec.username === "system:node:node-imp"
+          ).length,
+          0,
+        );
+      },
+    );
+    await step("another node's IP", async () => {
+      const a = await kubelet("node-steal", [
+        { type: "Hostname", address: "node-steal" },
+        { type: "InternalIP", address: "10.0.1.30" },
+      ]);
+      const name = await create(a, {
+        dnsNames: ["node-steal"],
+        ipAddresses: ["10.0.1.30", "10.0.1.1"],
+      });
+      await expectNeverApproved(name, /^SANNotOwnedByNode$/);
+    });
+    await step("protected name kubernetes.default.svc", async () => {
+      const a = await kubelet("node-prot", [
+        { type: "Hostname", address: "node-prot" },
+        { type: "InternalIP", address: "10.0.1.40" },
+      ]);
+      const name = await create(a, {
+        dnsNames: ["node-prot", "kubernetes.default.svc"],
+      });
+      await expectNeverApproved(name, /^ProtectedName$/);
+    });
+    await step("client-auth usages", async () => {
+      const a = await kubelet("node-client", [
+        { type: "Hostname", address: "node-client" },
+        { type: "InternalIP", address: "10.0.1.50" },
+      ]);
+      // The real server accepts it (usages are the signer's business).
+      const name = await create(a, {
+        usages: ["digital signature", "client auth"],
+      });
+      await expectNeverApproved(name, /^UsageMismatch$/);
+    });
+    await step("another signer", async () => {
+      const a = await kubelet("node-signer", [
+        { type: "Hostname", address: "node-signer" },
+        { type: "InternalIP", address: "10.0.1.60" },
+      ]);
+      const name = await create(a, { signerName: "example.com/serving" });
+      // The approver watches only its signer: it never even decides.
+      assertEquals((await expectNeverApproved(name, undefined)).length, 0);
+    });
+    await step(
+      "forged ownership: node A lists B's InternalIP in its own status",
+      async () => {
+        await kubelet("node-victim", [
+          { type: "Hostname", address: "node-victim" },
+          { type: "InternalIP", address: "10.0.1.70" },
+        ]);
+        const a = await kubelet("node-forger", [
+          { type: "Hostname", address: "node-forger" },
+          { type: "InternalIP", address: "10.0.1.71" },
+        ]);
+        // NodeRestriction lets a node write its own status, addresses included.
+        const patched = await a.setAddresses([
+          { type: "Hostname", address: "node-forger" },
+          { type: "InternalIP", address: "10.0.1.71" },
+          { type: "InternalIP", address: "10.0.1.70" },
+        ]);
+        assertEquals(patched.status, 200, patched.text);
+        const node = await plane.admin.request<
+          { status: { addresses: NodeAddress[] } }
+        >("GET", "/api/v1/nodes/node-forger");
+        assert(
+          node.body.status.addresses.some((a) => a.address === "10.0.1.70"),
+          "the real server stored the forged address",
+        );
+        const name = await create(a, {
+          dnsNames: ["node-forger"],
+          ipAddresses: ["10.0.1.70"],
+        });
+        const verdicts = await expectNeverApproved(name, /./);
+        log(
+          `forged ownership: ${name} left ${
+            verdicts.map((d) => `${d.outcome}/${d.reason}`).join(", ")
+          }`,
+        );
+      },
+    );
+
+    await step(
+      "a daemon with a bad token: never ready, the 401 logged, nothing approved",
+      async () => {
+        await daemon.proc.stop();
+        const badFile = `${plane.dir}/bad.token`;
+        await Deno.writeTextFile(badFile, "not-a-valid-token");
+        const bad = await launch("bad", badFile);
+        const k = await kubelet("node-during-bad", [
+          { type: "Hostname", address: "node-during-bad" },
+        ]);
+        const name = await create(k);
+        const t0 = Date.now();
+        while (Date.now() - t0 < 8_000) {
+          assert(!bad.proc.exited, "the bad-token daemon keeps running");
+          assert(!(await isReady(bad)), "never ready without credentials");
+          await sleep(250);
+        }
+        const unauthorized = bad.records().filter((r) =>
+          r.level !== "info" && /401|Unauthorized/.test(JSON.stringify(r))
+        );
+        assert(
+          unauthorized.length > 0,
+          `a warning naming the 401: ${bad.proc.lines.slice(-10).join("\n")}`,
+        );
+        log(
+          `bad token: ${unauthorized.length} warnings in 8 s, the first: ${
+            JSON.stringify(unauthorized[0]).slice(0, 300)
+          }`,
+        );
+        assertEquals(bad.approvals(), 0);
+        assertEquals((await getCsr(plane, name)).status?.conditions ?? [], []);
+        await bad.proc.stop();
+        // A good daemon picks up what was left pending.
+        daemon = await launch("b");
+        await untilLeading(daemon);
+        await expectIssued(k, name);
+      },
+    );
+
+    await step(
+      "kube-apiserver restarted mid-run: no CSR missed, none approved twice",
+      async () => {
+        const before = await uniqueNode();
+        const first = await create(before);
+        await expectIssued(before, first);
+        const t0 = performance.now();
+        const ended = await plane.restartApiServer();
+        log(
+          `kube-apiserver stopped (${ended}) and started again on the same port in ${
+            Math.round(performance.now() - t0)
+          } ms`,
+        );
+        const after = await uniqueNode();
+        const second = await create(after);
+        await expectIssued(after, second, 90_000);
+        log(
+          `${second} approved ${
+            Math.round(performance.now() - t0)
+          } ms after the restart began`,
+        );
+        assertEquals(approvals(first), 1);
+      },
+    );
+
+    await step(
+      "etcd compacted while the watches are open: no CSR missed, none approved twice",
+      async () => {
+        const etcd = async (path: string, body: unknown) => {
+          const res = await fetch(`${plane.etcdUrl}${path}`, {
+            method: "POST",
+            body: JSON.stringify(body),
+          });
+          const json = await res.json();
+          assertEquals(res.status, 200, JSON.stringify(json));
+          return json as { header: { revision: string } };
+        };
+        const early = await uniqueNode();
+        const first = await create(early);
+        await expectIssued(early, first);
+        // Everything up to now is compacted away, physically.
+        const { header } = await etcd("/v3/kv/range", { key: "AA==" });
+        await etcd("/v3/kv/compaction", {
+          revision: header.revision,
+          physical: true,
+        });
+        // An old revision is gone for real.
+        const old = await fetch(`${plane.etcdUrl}/v3/kv/range`, {
+          method: "POST",
+          body: JSON.stringify({ key: "AA==", revision: "2" }),
+        });
+        assertMatch(await old.text(), /compacted/);
+        const later: { k: Kubelet; name: string }[] = [];
+        for (let i = 0; i < 3; i++) {
+          const k = await uniqueNode();
+          later.push({ k, name: await create(k) });
+        }
+        for (const { k, name } of later) await expectIssued(k, name);
+        assertEquals(approvals(first), 1);
+        log(
+          `etcd compacted at revision ${header.revision}; 3 later CSRs approved once each`,
+        );
+      },
+    );
+
+    await step(
+      "two daemons with a real Lease: kill -9 the leader mid-stream",
+      async () => {
+        const leader = daemon;
+        const follower = await launch("c");
+        await waitUntil(
+          "the second daemon ready",
+          60_000,
+          () => isReady(follower),
+        );
+        await follower.proc.waitForLine(
+          (l) => l.includes('"msg":"leader is"') && l.includes(leader.identity),
+          30_000,
+        );
+        assert(!follower.records().some((r) => r.msg === "became leader"));
+        const names: { k: Kubelet; name: string }[] = [];
+        let killedAt = 0;
+        for (let i = 0; i < 10; i++) {
+          if (i === 4) {
+            await leader.proc.kill();
+            killedAt = Date.now();
+          }
+          const k = await uniqueNode();
+          names.push({ k, name: await create(k) });
+          await sleep(300);
+        }
+        for (const { k, name } of names) await expectIssued(k, name, 60_000);
+        const became = follower.records().find((r) =>
+          r.msg === "became leader"
+        );
+        assert(became, "the follower took over");
+        const handover = Date.parse(became.ts) - killedAt;
+        log(
+          `leader killed (SIGKILL); ${follower.identity} leading ${
+            Math.round(handover)
+          } ms later; ${names.length} CSRs each approved once (${
+            names.filter((n) => leader.approvals(n.name) > 0).length
+          } by the old leader, ${
+            names.filter((n) => follower.approvals(n.name) > 0).length
+          } by the new one)`,
+        );
+        assertEquals(
+          await follower.approvalRequests(),
+          follower.approvals(),
+        );
+        daemon = follower;
+      },
+    );
+
+    await step(
+      "every approval write is accounted for",
+      async () => {
+        const list = await plane.admin.request<
+          { items: CertificateSigningRequest[] }
+        >("GET", CSRS);
+        const approvedOnServer = list.body.items.filter((c) =>
+          conditions(c, "Approved").length > 0
+        );
+        for (const c of approvedOnServer) {
+          assertEquals(conditions(c, "Approved").length, 1);
+          assertEquals(approvals(c.metadata.name), 1, c.metadata.name);
+        }
+        assertEquals(approvals(), approvedOnServer.length);
+        // The live daemon's own count of approval PUTs (any answer) equals
+        // its successful ones: no retried or refused writes.
+        assertEquals(await daemon.approvalRequests(), daemon.approvals());
+        log(
+          `${approvedOnServer.length} CSRs approved with ${approvals()} approval writes over ${daemons.length} daemon processes; ` +
+            `creation → certificate: min ${
+              Math.round(Math.min(...latencies))
+            } ms, max ${
+              Math.round(Math.max(...latencies))
+            } ms over ${latencies.length} honest nodes`,
+        );
+      },
+    );
+
+    await step(
+      "deleting the selfnodeserver ClusterRoleBinding stops auto-approval",
+      async () => {
+        const del = await plane.admin.request(
+          "DELETE",
+          "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubelet-rubber-stamp:selfnodeserver",
+        );
+        assertEquals(del.status, 200, del.text);
+        const before = approvals();
+        const k = await kubelet("node-revoked", [
+          { type: "Hostname", address: "node-revoked" },
+          { type: "InternalIP", address: "10.0.1.80" },
+        ]);
+        const name = await create(k);
+        await waitUntil(
+          `decision Unauthorized on ${name}`,
+          20_000,
+          () => decisions(name).some((d) => d.reason === "Unauthorized"),
+        );
+        const csr = await getCsr(plane, name);
+        assertEquals(csr.status?.conditions ?? [], []);
+        assertEquals(approvals(), before);
+        assertEquals(await daemon.approvalRequests(), daemon.approvals());
+      },
+    );
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    for (const d of daemons) await d.proc.stop();
+    if (failed || Deno.env.get("CLUSTER_KEEP_LOGS")) {
+      const dir = await Deno.makeTempDir({
+        prefix: "rubber-stamp-cluster-logs-",
+      });
+      await dumpLogs(dir);
+      console.log(`  [cluster] process logs kept in ${dir}`);
+    }
+    await cp?.stop();
+    killAll();
+  }
+});
