@@ -132,10 +132,14 @@ Deno.test("invalid node requests stay pending without --deny-invalid and are den
     const f = await startFixture({
       flags: denyInvalid ? ["--deny-invalid"] : [],
       async before(api) {
+        // Impossible through the API where NodeRestriction's CSR rule is on
+        // (1.31+): injected, as a cluster without it would hold it.
         await createKubeletCsr(api, {
           name: "impostor",
           node: "worker-1",
           username: "system:node:worker-2",
+          backDoor:
+            "a node's CSR for another node's CN: NodeRestriction refuses it (1.31+); a cluster without that rule holds it",
         });
         await createKubeletCsr(api, {
           name: "uri-san",

@@ -125,6 +125,10 @@ export async function runDemo(
   const api = await startApiServer({
     tokens,
     ...(await deployRbacAuthorizers()),
+    // The impostor scenario shows what the approver does where the API
+    // server lets a node create a CSR for another node's CN (before 1.31,
+    // or with the AllowInsecureKubeletCertificateSigningRequests gate).
+    nodeRestriction: false,
   });
   for (const n of [1, 2, 3]) {
     api.upsertNode({

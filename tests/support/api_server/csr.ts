@@ -13,6 +13,7 @@ import {
   csrErrors,
   type CsrShape,
   optionsFor,
+  requestCommonName,
   updateErrors,
 } from "./csr_validation.ts";
 import type { Ctx, Endpoint } from "./rest.ts";
@@ -130,6 +131,44 @@ function admissionForbidden(name: string, why: string): Status {
   return forbidden({ group: GROUP, resource: RESOURCE }, name, why);
 }
 
+// Signers whose CSRs a node may only create for itself (NodeRestriction,
+// plugin/pkg/admission/noderestriction admitCSR, Kubernetes 1.31+).
+const NODE_CSR_SIGNERS = new Set([
+  "kubernetes.io/kubelet-serving",
+  "kubernetes.io/kube-apiserver-client-kubelet",
+]);
+
+/**
+ * NodeRestriction's CSR rule: a node identity (user `system:node:<name>` in
+ * group `system:nodes`) may create a kubelet CSR only with
+ * `CN=system:node:<name>`, as the real kube-apiserver enforces.
+ */
+function nodeRestriction(csr: CsrShape, ctx: Ctx): Status | undefined {
+  const user = ctx.user;
+  const prefix = "system:node:";
+  if (
+    !user.username.startsWith(prefix) ||
+    !(user.groups ?? []).includes("system:nodes")
+  ) return undefined;
+  const signer = String(csr.spec?.signerName ?? "");
+  if (!NODE_CSR_SIGNERS.has(signer)) return undefined;
+  const node = user.username.slice(prefix.length);
+  const parsed = requestCommonName(String(csr.spec?.request ?? ""));
+  if ("error" in parsed) {
+    return admissionForbidden(
+      csr.metadata.name,
+      `unable to parse csr: ${parsed.error}`,
+    );
+  }
+  if (parsed.cn !== `${prefix}${node}`) {
+    return admissionForbidden(
+      csr.metadata.name,
+      `can only create a node CSR with CN=${prefix}${node}`,
+    );
+  }
+  return undefined;
+}
+
 /**
  * What the CSR endpoint needs from the server.
  *
@@ -141,6 +180,8 @@ function admissionForbidden(name: string, why: string): Status {
  */
 export interface CsrDeps {
   faults: Faults;
+  /** Enforce NodeRestriction's CSR rule on create (default true). */
+  nodeRestriction?: boolean;
 }
 
 /**
@@ -193,6 +234,10 @@ export function csrEndpoint(table: Table, deps: CsrDeps): Endpoint {
       },
       validate: (obj) =>
         csrErrors(obj as CsrShape, optionsFor(obj as CsrShape)),
+      admit: (obj, ctx) =>
+        deps.nodeRestriction === false
+          ? undefined
+          : nodeRestriction(obj as CsrShape, ctx),
     },
     update: {
       allowCreateOnUpdate: false,

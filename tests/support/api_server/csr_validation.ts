@@ -102,6 +102,39 @@ function pemBlock(
   }
 }
 
+/**
+ * The subject CN of a base64 PEM certificate request, or an error text as
+ * Go's `ParseCSR` would give it (for NodeRestriction's CSR rule).
+ *
+ * @example
+ * ```ts
+ * import { requestCommonName } from "./csr_validation.ts";
+ * requestCommonName(btoa("junk")); // { error: "PEM block type must be CERTIFICATE REQUEST" }
+ * ```
+ */
+export function requestCommonName(
+  requestB64: string,
+): { cn: string } | { error: string } {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(
+      Uint8Array.fromBase64(requestB64.replace(/[\r\n]/g, "")),
+    );
+  } catch {
+    return { error: "PEM block type must be CERTIFICATE REQUEST" };
+  }
+  const block = pemBlock(text);
+  if (!block || block.type !== "CERTIFICATE REQUEST") {
+    return { error: "PEM block type must be CERTIFICATE REQUEST" };
+  }
+  try {
+    const csr = new x509.Pkcs10CertificateRequest(block.der);
+    return { cn: csr.subjectName.getField("CN")[0] ?? "" };
+  } catch {
+    return { error: "x509: malformed certificate request" };
+  }
+}
+
 async function verifyRequest(requestB64: string): Promise<string | undefined> {
   let text: string;
   try {

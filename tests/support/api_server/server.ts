@@ -153,7 +153,10 @@ export async function startApiServer(
   const endpoints = new Map<string, Endpoint>();
   for (
     const ep of [
-      csrEndpoint(csrTable, { faults }),
+      csrEndpoint(csrTable, {
+        faults,
+        nodeRestriction: options.nodeRestriction ?? true,
+      }),
       nodeEndpoint(nodeTable),
       leaseEndpoint(leaseTable),
       ...eventEndpoints(eventTable),

@@ -132,6 +132,12 @@ export interface ApiServerOptions {
    * kube-apiserver (1.29+) does. Default true; false is a server without APF.
    */
   apfHeaders?: boolean;
+  /**
+   * NodeRestriction's CSR rule (a node creates kubelet CSRs only with its own
+   * CN), as kube-apiserver 1.31+ enforces it. Default true; false plays a
+   * cluster without it (older, or the AllowInsecureKubeletCertificateSigningRequests gate).
+   */
+  nodeRestriction?: boolean;
   /** Default "127.0.0.1". */
   hostname?: string;
   /** Default 0 (any free port). */
