@@ -13,10 +13,10 @@ export interface DaemonOptions {
   kubeconfig: string;
   /** Status port on 127.0.0.1. */
   port: number;
-  /** `--kube-api-qps` (0 = unlimited). */
-  qps: number;
-  /** `--kube-api-burst`. */
-  burst: number;
+  /** `--kube-api-qps` (0 = unlimited); undefined: not given (the default, automatic). */
+  qps?: number;
+  /** `--kube-api-burst`; undefined: not given. */
+  burst?: number;
   /** Path of `mod.ts`. */
   entry: string;
   /** More daemon flags, appended last. */
@@ -44,8 +44,10 @@ export function daemonArgs(options: DaemonOptions): string[] {
     options.entry,
     `--kubeconfig=${options.kubeconfig}`,
     `--listen=127.0.0.1:${options.port}`,
-    `--kube-api-qps=${options.qps}`,
-    `--kube-api-burst=${options.burst}`,
+    ...(options.qps === undefined ? [] : [`--kube-api-qps=${options.qps}`]),
+    ...(options.burst === undefined
+      ? []
+      : [`--kube-api-burst=${options.burst}`]),
     "--log-level=warn",
     "--leader-elect=false",
     ...(options.extraFlags ?? []),

@@ -157,8 +157,13 @@ function track(api: ApiServer): Tracker {
 /** Options shared by both scenarios. */
 export interface ScenarioOptions {
   n: number;
-  qps: number;
-  burst: number;
+  /** `--kube-api-qps`/`--kube-api-burst`; both undefined: not given (automatic, the default). */
+  qps?: number;
+  burst?: number;
+  /** Whether the double sends API Priority and Fairness headers (as kube-apiserver does). Default true. */
+  apf?: boolean;
+  /** Backlog only: after the last approval, wait this long and sample the idle RSS. */
+  idleMs?: number;
   /** Path of `mod.ts`. */
   entry: string;
   clockTicks: number;
@@ -197,10 +202,11 @@ function selfNodeServer(spec: SubjectAccessReviewSpec) {
     : { allowed };
 }
 
-async function startEnv(): Promise<Env> {
+async function startEnv(apf = true): Promise<Env> {
   const api = await startApiServer({
     tokens: { [TOKEN]: APPROVER },
     sarAuthorize: selfNodeServer,
+    apfHeaders: apf,
   });
   const dir = await Deno.makeTempDir({ prefix: "krs-bench-" });
   const kubeconfig = `${dir}/kubeconfig`;
@@ -257,7 +263,7 @@ export async function runBacklog(
   fleet: readonly Member[],
   options: ScenarioOptions,
 ): Promise<ScenarioResult> {
-  const env = await startEnv();
+  const env = await startEnv(options.apf);
   let daemon: DaemonProcess | undefined;
   try {
     for (const m of fleet) {
@@ -299,12 +305,20 @@ export async function runBacklog(
     }
     const times = [...env.tracker.approvedAt.values()];
     await new Promise((r) => setTimeout(r, 300)); // late duplicates
+    let idleRssBytes: number | undefined;
+    if (options.idleMs && ok) {
+      // Idle: caches synced, everything approved, Events written.
+      await new Promise((r) => setTimeout(r, options.idleMs));
+      idleRssBytes = (await daemon.sample()).rssBytes;
+    }
     const durationS = ((ok ? Math.max(...times) : end) - t0) / 1000;
     return {
       scenario: "backlog",
       n: fleet.length,
       qps: options.qps,
       burst: options.burst,
+      apf: options.apf ?? true,
+      idleRssBytes,
       durationS,
       approvalsPerS: env.tracker.approvedAt.size / durationS,
       peakRssBytes: sample.peakRssBytes,
@@ -338,7 +352,7 @@ export async function runStorm(
   rate: number,
   options: ScenarioOptions,
 ): Promise<ScenarioResult> {
-  const env = await startEnv();
+  const env = await startEnv(options.apf);
   let daemon: DaemonProcess | undefined;
   try {
     daemon = spawnDaemon({
@@ -408,6 +422,7 @@ export async function runStorm(
       n: fleet.length,
       qps: options.qps,
       burst: options.burst,
+      apf: options.apf ?? true,
       rate,
       durationS,
       approvalsPerS: env.tracker.approvedAt.size / durationS,

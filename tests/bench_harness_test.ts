@@ -21,13 +21,19 @@ import {
   detailsTable,
   formatMs,
   formatQps,
+  limitCell,
   machineLine,
   markdownTable,
   parseBenchJson,
   resultsTable,
   type ScenarioResult,
 } from "../bench/report.ts";
-import { DEFAULT_ARGS, parseBenchArgs, quickAckCommand } from "../bench/run.ts";
+import {
+  DEFAULT_ARGS,
+  parseBenchArgs,
+  quickAckCommand,
+  startTaskV8Flags,
+} from "../bench/run.ts";
 import { ipFor } from "../bench/scenarios.ts";
 import { percentile, summarize } from "../bench/stats.ts";
 import {
@@ -262,11 +268,11 @@ Deno.test("resultsTable: one row per run with the issue's columns", () => {
   assertMatch(lines[0], /^\| scenario \| N \| --kube-api-qps \| duration/);
   assertEquals(
     lines[2],
-    "| backlog | 5000 | unlimited | 10.0 s | 500 | – | – | – | 100 MB | 2.50 |",
+    "| backlog | 5000 | unlimited | 10.0 s | 500 | – | – | – | 95.4 MiB | – | 2.50 |",
   );
   assertEquals(
     lines[3],
-    "| storm (200/s) | 2000 | unlimited | 10.2 s | 196 | 8.0 ms | 48 ms | 120 ms | 91 MB | 1.23 |",
+    "| storm (200/s) | 2000 | unlimited | 10.2 s | 196 | 8.0 ms | 48 ms | 120 ms | 87.2 MiB | – | 1.23 |",
   );
   assertMatch(
     lines[4],
@@ -314,34 +320,60 @@ Deno.test("machineLine says when CLK_TCK was assumed", () => {
   );
 });
 
-Deno.test("checkTargets judges lifted runs and the core only", () => {
+Deno.test("checkTargets judges unlimited runs, idle RSS and the core", () => {
   const core = [
-    { name: "ecdsa", n: 10, avgMs: 1.2, minMs: 1, p75Ms: 1, p99Ms: 2 },
-    { name: "rsa", n: 10, avgMs: 1.6, minMs: 1, p75Ms: 1, p99Ms: 2 },
+    { name: "ecdsa", n: 10, avgMs: 1.0, minMs: 1, p75Ms: 1, p99Ms: 2 },
+    { name: "rsa", n: 10, avgMs: 1.1, minMs: 1, p75Ms: 1, p99Ms: 2 },
   ];
+  const MiB = 2 ** 20;
   const checks = checkTargets([
-    result({ durationS: 14.9 }),
+    // The default flags against a server with APF: no limit, judged.
+    result({ qps: undefined, burst: undefined, durationS: 8 }),
     result({
       scenario: "storm",
       n: 2000,
       rate: 200,
-      latencyMs: { count: 1, min: 1, mean: 1, p50: 1, p99: 100, max: 1 },
-      peakRssBytes: 120e6,
+      latencyMs: { count: 1, min: 1, mean: 1, p50: 1, p99: 51, max: 1 },
+      peakRssBytes: 80 * MiB + 1,
     }),
-    // Default QPS: slow by design, never judged.
+    // Idle RSS is judged wherever measured.
+    result({ n: 1000, durationS: 1, idleRssBytes: 45 * MiB }),
+    // The default without APF (20 qps), and explicit limits: never judged.
+    result({ qps: undefined, burst: undefined, apf: false, durationS: 1000 }),
     result({ qps: 20, durationS: 1000, peakRssBytes: 500e6 }),
   ], core);
   assertEquals(
     checks.map((c) => [c.target, c.met]),
     [
-      ["backlog of 5000 in < 15 s", true],
-      ["backlog: peak RSS < 120 MB", true],
-      ["storm p99 < 100 ms", false],
-      ["storm: peak RSS < 120 MB", false],
-      ["decision core < 1.5 ms per CSR", true],
-      ["decision core < 1.5 ms per CSR", false],
+      ["backlog of 5000 in ≤ 8 s", true],
+      ["backlog 5000: peak RSS ≤ 80.0 MiB", false],
+      ["storm p99 ≤ 50 ms", false],
+      ["storm 2000: peak RSS ≤ 80.0 MiB", false],
+      ["backlog of 5000 in ≤ 8 s", true],
+      ["backlog 1000: peak RSS ≤ 80.0 MiB", false],
+      ["idle after 1000 Nodes and CSRs: RSS ≤ 45.0 MiB", true],
+      ["decision core ≤ 1 ms per CSR", true],
+      ["decision core ≤ 1 ms per CSR", false],
     ],
   );
+});
+
+Deno.test("limitCell names how the default limit came out", () => {
+  assertEquals(limitCell({ apf: true }), "default (APF: unlimited)");
+  assertEquals(limitCell({ apf: false }), "default (no APF: 20, burst 30)");
+  assertEquals(limitCell({ qps: 0, burst: 30 }), "unlimited");
+  assertEquals(limitCell({ qps: 5, burst: 7, apf: true }), "5 (burst 7)");
+});
+
+Deno.test("startTaskV8Flags reads the start task's --v8-flags", () => {
+  assertEquals(
+    startTaskV8Flags(
+      '{"tasks":{"start":"deno run --v8-flags=--lite-mode,--max-semi-space-size=1 --allow-net mod.ts"}}',
+    ),
+    ["--v8-flags=--lite-mode,--max-semi-space-size=1"],
+  );
+  assertEquals(startTaskV8Flags('{"tasks":{"start":"deno run mod.ts"}}'), []);
+  assertEquals(startTaskV8Flags("{}"), []);
 });
 
 Deno.test("checkTargets scales a smaller backlog and fails a lossy run", () => {
@@ -403,6 +435,16 @@ Deno.test("the kubeconfig the harness writes is what the daemon loads", async ()
 });
 
 Deno.test("daemonArgs: production permissions and the bench flags", () => {
+  // Default flags (what the bench measures): no --kube-api-* flag at all.
+  const defaults = daemonArgs({
+    kubeconfig: "/tmp/kc",
+    port: 9123,
+    entry: "/repo/mod.ts",
+  });
+  assert(
+    !defaults.some((a) => a.startsWith("--kube-api-")),
+    defaults.join(" "),
+  );
   const args = daemonArgs({
     kubeconfig: "/tmp/kc",
     port: 9123,

@@ -221,6 +221,37 @@ Deno.test("Dockerfile: compile permission flags equal the start task's", async (
   assertEquals(args.at(-1), start.entry, "entry module");
 });
 
+/** The V8 flags of `--v8-flags=a,b` arguments, in order. */
+function v8Flags(args: string[]): string[] {
+  return args.filter((a) => a.startsWith("--v8-flags=")).flatMap((a) =>
+    a.slice("--v8-flags=".length).split(",").filter((f) => f !== "")
+  );
+}
+
+Deno.test("Dockerfile: compile V8 flags equal the start task's (what is measured is what ships)", async () => {
+  const [build] = await loadStages();
+  const config = JSON.parse((await readRepoFile("deno.json"))!);
+  const startWords = String(config.tasks?.start).trim().split(/\s+/);
+  const result = await runCompileLine(compileRun(build), "amd64");
+  assertEquals(result.code, 0, `compile line failed: ${result.stderr}`);
+  const compiled = v8Flags(result.denoArgs ?? []);
+  const started = v8Flags(startWords);
+  assertEquals(compiled, started, "V8 flags: deno compile vs the start task");
+  // Chosen by measurement (README, Performance): a small young generation
+  // and V8's lite mode keep the peak RSS through a 5,000-CSR backlog within
+  // 80 MiB.
+  for (const flag of ["--max-semi-space-size=1", "--lite-mode"]) {
+    assert(started.includes(flag), `expected ${flag} in the start task`);
+  }
+  // The bench runs the daemon with the start task's flags.
+  const { startTaskV8Flags } = await import("../bench/run.ts");
+  assertEquals(
+    v8Flags(startTaskV8Flags(JSON.stringify(config))),
+    started,
+    "bench/run.ts reads the start task's V8 flags",
+  );
+});
+
 Deno.test("Dockerfile: TARGETARCH maps to the Deno target triple, others fail", async () => {
   const [build] = await loadStages();
   const command = compileRun(build);

@@ -80,7 +80,7 @@ async function setup(
     caPem: api.caPem,
     tokenSource: staticTokenSource("admin-token"),
     source: "test",
-  }, { qps: 0 });
+  }, { qps: 0, maxRetryAfterMs: 20 }); // the recorder's own retries are tested here
   const logs: Fixture["logs"] = [];
   const clock = { now: T0 };
   const recorder = createEventRecorder({
@@ -328,6 +328,7 @@ Deno.test("an event is created in default with the exact events.k8s.io/v1 fields
       failed: 0,
       dropped: 0,
       coalesced: 0,
+      filtered: 0,
     });
   } finally {
     await f.stop();
@@ -515,6 +516,7 @@ Deno.test("record() survives malformed input and counts it as dropped", async ()
       failed: 0,
       dropped: 4,
       coalesced: 0,
+      filtered: 0,
     });
     assertEquals(f.eventRequests().length, 0);
   } finally {
@@ -545,6 +547,7 @@ Deno.test("the queue is bounded: beyond maxQueue events are dropped and counted,
       failed: 0,
       dropped: 7,
       coalesced: 0,
+      filtered: 0,
     });
     assertEquals(
       f.stored().map((e) => (e.regarding as { name: string }).name).sort(),
@@ -592,6 +595,7 @@ Deno.test("a repeated identical event becomes a series PATCH on the same object"
       failed: 0,
       dropped: 0,
       coalesced: 2,
+      filtered: 0,
     });
   } finally {
     await f.stop();
@@ -809,6 +813,7 @@ Deno.test("close() stops retries promptly, drops the rest, refuses new events an
       failed: 0,
       dropped: 3,
       coalesced: 0,
+      filtered: 0,
     });
     await f.recorder.close(); // idempotent
   } finally {

@@ -29,8 +29,8 @@ Deno.test("flags have the documented defaults", () => {
   assertEquals(f.logFormat, "text");
   assertEquals(f.logLevel, "info");
   assertEquals(f.kubeconfig, undefined);
-  assertEquals(f.kubeApiQps, 20);
-  assertEquals(f.kubeApiBurst, 30);
+  assertEquals(f.kubeApiQps, undefined); // automatic: APF-aware
+  assertEquals(f.kubeApiBurst, undefined);
   assertEquals(f.subresource, "selfnodeserver");
   assertEquals(f.protectedNames, []);
   assertEquals(f.protectedCidrs, []);

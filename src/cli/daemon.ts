@@ -23,7 +23,7 @@ import {
   compileServingPolicy,
   type ServingPolicy,
 } from "../core/policy.ts";
-import { createKubeClient } from "../kube/client.ts";
+import { createKubeClient, type RateLimitInfo } from "../kube/client.ts";
 import type { KubeClient } from "../kube/types.ts";
 import {
   type ClusterConnection,
@@ -69,6 +69,8 @@ export interface DaemonDeps {
   identity?: string;
   /** `KUBERNETES_SERVICE_HOST` (default: from the environment). */
   serviceHost?: string;
+  /** Record Events (default true; tests compare with them off). */
+  recordEvents?: boolean;
 }
 
 /**
@@ -156,11 +158,48 @@ export async function runDaemon(
     "Time to the API server's response headers, by verb and resource.",
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   );
+  const limitQps = registry.gauge(
+    "kubelet_rubber_stamp_client_rate_limit_qps",
+    "Client-side limit of API requests per second in force; 0 = unlimited.",
+  );
+  const limitMode = registry.gauge(
+    "kubelet_rubber_stamp_client_rate_limit_mode",
+    "1 for how the client-side limit was chosen (flags: --kube-api-qps/--kube-api-burst; apf: none, the API server has Priority and Fairness; default: 20/30, it has not), 0 for the others.",
+  );
+  let limitLogged = false;
+  const onRateLimit = (limit: RateLimitInfo) => {
+    limitQps.set(limit.qps);
+    for (const mode of ["flags", "apf", "default"] as const) {
+      limitMode.set(mode === limit.mode ? 1 : 0, { mode });
+    }
+    // Automatic mode runs at 20/30 until the first successful answer says
+    // whether the server has APF: that decision is logged, once; a later
+    // change (the server gained or lost APF) is a warning.
+    if (!limit.decided) return;
+    (limitLogged ? log.warn : log.info)(
+      limitLogged ? "client-side rate limit changed" : "client-side rate limit",
+      {
+        mode: limit.mode,
+        qps: limit.qps === 0 ? "unlimited" : limit.qps,
+        ...(limit.qps === 0 ? {} : { burst: limit.burst }),
+        ...(limit.mode === "apf"
+          ? { why: "the API server sends X-Kubernetes-PF-* headers" }
+          : limit.mode === "default"
+          ? { why: "the API server sends no X-Kubernetes-PF-* headers" }
+          : {}),
+      },
+    );
+    limitLogged = true;
+  };
+  // Unset flags (undefined at run time) select the automatic mode.
+  const explicitQps = flags.kubeApiQps;
+  const explicitBurst = flags.kubeApiBurst;
   let client: KubeClient;
   try {
     client = createKubeClient(connection, {
-      qps: flags.kubeApiQps,
-      burst: flags.kubeApiBurst,
+      qps: explicitQps,
+      burst: explicitBurst,
+      onRateLimit,
       timeoutMs: flags.kubeApiTimeout * 1000,
       userAgent: `kubelet-rubber-stamp/${VERSION}`,
       onResponse({ method, path, status, seconds }) {
@@ -217,6 +256,11 @@ export async function runDaemon(
     log: log.with({ component: "events" }),
     reportingController: DEFAULT_REPORTING_CONTROLLER,
     reportingInstance: identity,
+    // Memory, measured with `deno task bench`: at 10 Event writes/s a queue
+    // of 256 drains in half a minute; past it a mass rotation's Events are
+    // dropped and counted rather than held (each costs ~1 KiB).
+    maxQueue: 256,
+    maxSeries: 1024,
   });
   const regarding = (csr: CertificateSigningRequest) => ({
     apiVersion: "certificates.k8s.io/v1",
@@ -282,7 +326,7 @@ export async function runDaemon(
         | { type: "Normal" | "Warning"; action: string }
         | undefined;
       // Ignored CSRs are not ours: we say nothing about them.
-      if (!event || flags.dryRun) return;
+      if (!event || flags.dryRun || deps.recordEvents === false) return;
       events.record({
         regarding: regarding(csr),
         ...event,
@@ -402,6 +446,23 @@ export async function runDaemon(
   registry.onCollect(() =>
     metrics.setPending(controller!.pending(), new Date())
   );
+  const eventsNotWritten = registry.counter(
+    "kubelet_rubber_stamp_events_dropped_total",
+    "Events not written, by reason: spam-filter (an object's burst of 25, refilled 1 per 5 min, as client-go), dropped (the Event budget's queue full, shutdown), failed (the API server refused).",
+  );
+  const eventsCounted = { "spam-filter": 0, dropped: 0, failed: 0 };
+  registry.onCollect(() => {
+    const st = events.stats();
+    const now = {
+      "spam-filter": st.filtered,
+      dropped: st.dropped,
+      failed: st.failed,
+    };
+    for (const reason of Object.keys(now) as (keyof typeof now)[]) {
+      eventsNotWritten.inc({ reason }, now[reason] - eventsCounted[reason]);
+      eventsCounted[reason] = now[reason];
+    }
+  });
   leaderGauge.set(leading ? 1 : 0);
 
   const electorStop = new AbortController();

@@ -55,8 +55,9 @@ export interface DaemonFlags extends PolicyFlags {
   denyInvalid: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
-  kubeApiQps: number;
-  kubeApiBurst: number;
+  /** Undefined (with `kubeApiBurst` undefined too): chosen automatically. */
+  kubeApiQps?: number;
+  kubeApiBurst?: number;
   kubeApiTimeout: number;
   workers: number;
   subresource: string;
@@ -226,8 +227,11 @@ export const FLAG_TABLE: readonly FlagDef[] = [
     scope: "daemon",
     key: "kubeApiQps",
     kind: "number",
-    default: 20,
-    help: "Client-side limit of API requests per second (0 = unlimited).",
+    // Unset (with --kube-api-burst unset too): automatic, see the client.
+    default: undefined,
+    defaultText: "auto",
+    help:
+      "Client-side limit of API requests per second (0 = unlimited). Unset, with --kube-api-burst unset too: none when the API server has Priority and Fairness (its X-Kubernetes-PF-* response headers), else 20.",
     check: nonNegative,
   },
   {
@@ -235,8 +239,10 @@ export const FLAG_TABLE: readonly FlagDef[] = [
     scope: "daemon",
     key: "kubeApiBurst",
     kind: "int",
-    default: 30,
-    help: "Burst of API requests allowed above --kube-api-qps.",
+    default: undefined,
+    defaultText: "auto",
+    help:
+      "Burst of API requests allowed above --kube-api-qps (default 30 when a limit applies).",
     check: positive,
   },
   {

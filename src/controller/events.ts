@@ -19,9 +19,23 @@
  * Writes run in the background with a small concurrency and their own
  * retries; `record()` never throws, never waits and never fails a decision.
  *
+ * Events have their own budget, apart from the client's rate limit, so that
+ * an Event flood never delays a SubjectAccessReview or an approval:
+ *
+ * - a per-object spam filter, as client-go's `EventSourceObjectSpamFilter`:
+ *   each object (apiVersion, kind, namespace, name, uid) may record a burst
+ *   of 25 observations, refilled by one every 5 minutes; past it an
+ *   observation is dropped and counted (`filtered`);
+ * - an overall token bucket for the writes themselves (default 10/s, burst
+ *   50); writes wait for it in the bounded queue, and past the queue they
+ *   are dropped and counted (`dropped`). The writes skip the client's own
+ *   limiter (`ownBudget`), so they take none of its tokens; a `429` pause
+ *   still holds them back.
+ *
  * @module
  */
 import { isApiError } from "../kube/client.ts";
+import { createRateLimiter, type RateLimiter } from "../kube/rate_limiter.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
 
@@ -88,6 +102,16 @@ export interface EventRecorderOptions {
   requestTimeoutMs?: number;
   /** Bound on remembered events for dedupe (oldest forgotten first). Default 4096. */
   maxSeries?: number;
+  /** Per-object spam filter: observations an object may record at once. Default 25 (client-go). */
+  objectBurst?: number;
+  /** Per-object spam filter: one more observation per this many ms. Default 300 000 (client-go's 1 per 5 min). */
+  objectRefillMs?: number;
+  /** Event writes (creates, patches, retries) per second, over all objects. Default 10; `<= 0`: no limit. */
+  qps?: number;
+  /** Burst of Event writes above `qps`. Default 50. */
+  burst?: number;
+  /** Replaces the overall write bucket (tests). */
+  writeLimiter?: RateLimiter;
 }
 
 /** Counters of an {@linkcode EventRecorder}. */
@@ -100,6 +124,8 @@ export interface EventRecorderStats {
   dropped: number;
   /** Repeats folded into an existing event's series instead of a new object. */
   coalesced: number;
+  /** Observations dropped by the per-object spam filter (not counted in `dropped`). */
+  filtered: number;
 }
 
 /** Records events in the background. */
@@ -347,13 +373,20 @@ export function createEventRecorder(
   const retryMax = Math.max(0, options.retryMaxMs ?? 5_000);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const maxSeries = Math.max(1, options.maxSeries ?? 4096);
+  const objectBurst = Math.max(1, options.objectBurst ?? 25);
+  const objectRefillMs = Math.max(1, options.objectRefillMs ?? 300_000);
+  const writeLimiter = options.writeLimiter ??
+    createRateLimiter(options.qps ?? 10, options.burst ?? 50);
 
   const counts: EventRecorderStats = {
     sent: 0,
     failed: 0,
     dropped: 0,
     coalesced: 0,
+    filtered: 0,
   };
+  /** Per-object spam filter: tokens left at `at` (ms). */
+  const spam = new Map<string, { tokens: number; at: number }>();
   const queue: Series[] = [];
   const cache = new Map<string, Series>();
   const workers = new Set<Promise<void>>();
@@ -447,6 +480,32 @@ export function createEventRecorder(
     }
   };
 
+  /** Takes one observation token of the object's bucket; false when empty. */
+  const allowObservation = (e: Normalized, at: number): boolean => {
+    const r = e.regarding;
+    const key = JSON.stringify([
+      r.apiVersion,
+      r.kind,
+      r.namespace ?? "",
+      r.name,
+      r.uid ?? "",
+    ]);
+    const refilled = (b: { tokens: number; at: number }) =>
+      Math.min(
+        objectBurst,
+        b.tokens + Math.max(0, at - b.at) / objectRefillMs,
+      );
+    const bucket = spam.get(key);
+    const tokens = bucket ? refilled(bucket) : objectBurst;
+    if (tokens < 1) return false;
+    spam.delete(key);
+    spam.set(key, { tokens: tokens - 1, at });
+    // Least recently observed first: a forgotten object starts a full burst
+    // again, which only matters past maxSeries objects observed at once.
+    if (spam.size > maxSeries) spam.delete(spam.keys().next().value!);
+    return true;
+  };
+
   const checkIdle = () => {
     if (queue.length > 0 || active > 0) return;
     const waiters = idleWaiters;
@@ -537,9 +596,12 @@ export function createEventRecorder(
   /** Writes the series' current state once; throws what the client throws. */
   const writeOnce = async (s: Series): Promise<void> => {
     const count = s.count;
+    // The overall Event budget: waiting here holds this writer only.
+    await writeLimiter.acquire(abort.signal);
     const request = {
       timeoutMs: requestTimeoutMs,
       signal: abort.signal,
+      ownBudget: true,
     };
     if (s.sentCount === 0) {
       const which = api;
@@ -693,6 +755,21 @@ export function createEventRecorder(
         return;
       }
       const at = now();
+      if (!allowObservation(event, at.getTime())) {
+        counts.filtered++;
+        const n = counts.filtered;
+        (/^10*$/.test(String(n)) ? log.warn : log.debug)(
+          `event dropped: per-object spam filter (burst ${objectBurst}, then 1 per ${
+            objectRefillMs / 1000
+          } s)`,
+          {
+            regarding: event.regarding.name,
+            reason: event.reason,
+            filtered: n,
+          },
+        );
+        return;
+      }
       const key = window > 0 ? keyOf(event) : undefined;
       if (key !== undefined) {
         sweep(at.getTime());
@@ -771,6 +848,7 @@ export function createEventRecorder(
       abort.abort();
       await Promise.allSettled([...workers]);
       cache.clear();
+      spam.clear();
     })();
     return closing;
   };

@@ -12,7 +12,10 @@
  * @module
  */
 import { formatIp as formatIpBytes } from "./ip.ts";
-import * as x509 from "../x509.ts";
+// Type only: @peculiar/x509 (with reflect-metadata and tsyringe, a few MiB
+// of heap) is loaded on first use, by the rare signature algorithms Web
+// Crypto is not given directly (see DIRECT below).
+import type * as X509 from "../x509.ts";
 import type { ReasonCode } from "./types.ts";
 
 /** Facts read from a PKCS#10 certificate request. */
@@ -779,8 +782,9 @@ async function parseDer(
       return unverified(error);
     }
   }
-  let request: x509.Pkcs10CertificateRequest;
+  let request: X509.Pkcs10CertificateRequest;
   try {
+    const x509 = await loadX509();
     request = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
   } catch (error) {
     return fail(
@@ -826,6 +830,13 @@ export function describeKey(key: ParsedRequest["publicKey"]): string {
     default:
       return `unknown key algorithm ${key.oid}`;
   }
+}
+
+let x509Module: Promise<typeof X509> | undefined;
+
+/** `@peculiar/x509`, imported once, when first needed. */
+function loadX509(): Promise<typeof X509> {
+  return x509Module ??= import("../x509.ts");
 }
 
 /** Signature algorithms verified straight with Web Crypto (others: @peculiar/x509). */

@@ -9,7 +9,7 @@
  * @module
  */
 import { type ClusterConnection, ConfigError } from "./config.ts";
-import { createRateLimiter } from "./rate_limiter.ts";
+import { createAdaptiveRateLimiter, type RateLimit } from "./rate_limiter.ts";
 import type { KubeClient, KubeRequest, KubeStreamRequest } from "./types.ts";
 
 /** Fields of an {@linkcode ApiError}. */
@@ -93,12 +93,62 @@ export function isApiError(e: unknown, status?: number): e is ApiError {
   return e instanceof ApiError && (status === undefined || e.status === status);
 }
 
+/**
+ * How the client-side limit was chosen:
+ *
+ * - `flags`: `qps`/`burst` were given (`qps` 0 = unlimited);
+ * - `apf`: neither was given and the server's answers carry API Priority and
+ *   Fairness headers: no client-side limit, the server protects itself;
+ * - `default`: neither was given and the server's answers carry no APF
+ *   headers (or none has been seen yet): {@linkcode FALLBACK_RATE_LIMIT}.
+ */
+export type RateLimitMode = "flags" | "apf" | "default";
+
+/** The limit in force and why; `qps` 0 means unlimited. */
+export interface RateLimitInfo extends RateLimit {
+  mode: RateLimitMode;
+  /** False only while the automatic mode waits for its first successful answer. */
+  decided: boolean;
+}
+
+/** client-go's historical defaults, kept when the server has no APF. */
+export const FALLBACK_RATE_LIMIT: Readonly<RateLimit> = { qps: 20, burst: 30 };
+
+/** Response headers kube-apiserver's APF filter sets on every request it classifies. */
+export const APF_HEADERS = [
+  "x-kubernetes-pf-flowschema-uid",
+  "x-kubernetes-pf-prioritylevel-uid",
+] as const;
+
+/** Whether a response went through API Priority and Fairness. */
+export function hasApfHeaders(headers: Headers): boolean {
+  return APF_HEADERS.some((h) => headers.has(h));
+}
+
 /** Options of {@linkcode createKubeClient}. */
 export interface KubeClientOptions {
-  /** Client-side rate limit, requests per second. Default 20; `<= 0` disables it. */
+  /**
+   * Client-side rate limit, requests per second; `<= 0` disables it. When
+   * neither `qps` nor `burst` is given the limit is automatic (see
+   * {@linkcode RateLimitMode}): 20/30 until a successful answer shows the
+   * server's APF headers, then none; it follows every later successful
+   * answer, so a server that stops sending them gets 20/30 again.
+   */
   qps?: number;
-  /** Token-bucket size. Default 30. */
+  /** Token-bucket size; default 30 (with `qps` given or automatic). */
   burst?: number;
+  /**
+   * Called with the limit in force: once at creation, then in automatic
+   * mode at its first decision (`decided` true) and whenever the server
+   * gains or loses APF.
+   */
+  onRateLimit?: (info: RateLimitInfo) => void;
+  /**
+   * Longest shared pause after a `429 Too Many Requests`, in ms (a bogus
+   * `Retry-After` must not stop the client for hours). Default 60 000. A 429
+   * without `Retry-After` pauses 1 s.
+   */
+  maxRetryAfterMs?: number;
   /** Default per-request deadline in ms (streams: until the headers). Default 30 000; `<= 0` means none. */
   timeoutMs?: number;
   /** `User-Agent` header. */
@@ -376,9 +426,11 @@ function startDeadline(ms: number, caller?: AbortSignal): Deadline {
  * Creates a client for `connection`.
  *
  * - Every request and every stream opening first waits for the rate limiter
- *   (`qps`/`burst`), then sends `Authorization: Bearer <token>` from
- *   `connection.tokenSource`. On a 401 the token source is invalidated and
- *   the request is retried once.
+ *   (`qps`/`burst`, or automatic: see {@linkcode KubeClientOptions.qps}) and
+ *   for any pause a `429` with `Retry-After` started (shared by all callers;
+ *   the 429 itself is still thrown, for the caller to retry), then sends
+ *   `Authorization: Bearer <token>` from `connection.tokenSource`. On a 401
+ *   the token source is invalidated and the request is retried once.
  * - Bodies are JSON (`content-type: application/json`; for PATCH
  *   `application/merge-patch+json`, the API server refusing plain JSON patches).
  * - The deadline (`req.timeoutMs ?? options.timeoutMs`) covers the rate-limit
@@ -462,7 +514,31 @@ export function createKubeClient(
 
   const fetchFn = options.fetch ?? fetch;
   const onResponse = options.onResponse;
-  const limiter = createRateLimiter(options.qps ?? 20, options.burst ?? 30);
+  const automatic = options.qps === undefined && options.burst === undefined;
+  let limitInfo: RateLimitInfo = automatic
+    ? { mode: "default", ...FALLBACK_RATE_LIMIT, decided: false }
+    : {
+      mode: "flags",
+      qps: Math.max(0, options.qps ?? FALLBACK_RATE_LIMIT.qps),
+      burst: options.burst ?? FALLBACK_RATE_LIMIT.burst,
+      decided: true,
+    };
+  const limiter = createAdaptiveRateLimiter(limitInfo);
+  options.onRateLimit?.({ ...limitInfo });
+  let apfSeen: boolean | undefined;
+  /** Automatic mode: follow what each successful answer says about APF. */
+  const noteApf = (response: Response) => {
+    if (!automatic) return;
+    const apf = hasApfHeaders(response.headers);
+    if (apf === apfSeen) return;
+    apfSeen = apf;
+    limitInfo = apf
+      ? { mode: "apf", qps: 0, burst: 0, decided: true }
+      : { mode: "default", ...FALLBACK_RATE_LIMIT, decided: true };
+    limiter.setLimit(limitInfo);
+    options.onRateLimit?.({ ...limitInfo });
+  };
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   const userAgent = options.userAgent ??
     `deno-kube-client (deno/${Deno.version.deno})`;
@@ -476,10 +552,11 @@ export function createKubeClient(
     query: KubeRequest["query"],
     body: string | undefined,
     signal: AbortSignal,
+    ownBudget = false,
   ): Promise<Response> {
     const target = buildUrl(server, path, query);
     for (let attempt = 0;; attempt++) {
-      await limiter.acquire(signal);
+      await (ownBudget ? limiter.waitPause(signal) : limiter.acquire(signal));
       const headers = new Headers({
         accept: "application/json",
         "user-agent": userAgent,
@@ -517,7 +594,16 @@ export function createKubeClient(
         throw error;
       }
       observe(response.status);
-      if (response.ok) return response;
+      if (response.ok) {
+        noteApf(response);
+        return response;
+      }
+      if (response.status === 429) {
+        // The server is overloaded: every caller of this client waits.
+        const header = response.headers.get("retry-after")?.trim();
+        const seconds = header && /^\d+$/.test(header) ? Number(header) : 1;
+        limiter.pauseFor(Math.min(maxRetryAfterMs, seconds * 1000));
+      }
       if (response.status === 401 && tokenSource && attempt === 0) {
         // The token may have rotated on disk: re-read it and try once more.
         await response.body?.cancel();
@@ -597,6 +683,7 @@ export function createKubeClient(
           req.query,
           body,
           deadline.signal,
+          req.ownBudget,
         );
         const text = await response.text();
         if (text.trim() === "") return undefined as T;
@@ -657,6 +744,8 @@ export function createKubeClient(
       }
       return streamLines(response.body, req.path, req.signal, deadline);
     },
+
+    rateLimit: () => ({ ...limitInfo }),
 
     close() {
       if (closed) return;

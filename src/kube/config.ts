@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import {
   fileTokenSource,
   staticTokenSource,
@@ -267,6 +266,23 @@ function names(config: Yaml, list: string): string {
   return `[${found.join(", ")}]`;
 }
 
+/**
+ * Parses a kubeconfig: JSON (valid YAML too) without loading the YAML
+ * parser, which is imported only for a file that needs it (it costs a few
+ * MiB of heap that an in-cluster or JSON-configured daemon never needs).
+ */
+async function parseKubeconfigText(text: string): Promise<unknown> {
+  if (text.trimStart().startsWith("{")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // A YAML flow mapping, or broken: the YAML parser says which.
+    }
+  }
+  const { parse } = await import("yaml");
+  return parse(text);
+}
+
 async function loadKubeconfig(
   path: string,
   contextFlag: string | undefined,
@@ -282,7 +298,7 @@ async function loadKubeconfig(
   }
   let config: unknown;
   try {
-    config = parseYaml(text);
+    config = await parseKubeconfigText(text);
   } catch (error) {
     throw new ConfigError(`${where}: not valid YAML: ${errorText(error)}`);
   }

@@ -117,3 +117,84 @@ export function createRateLimiter(
     },
   };
 }
+
+/** The client-side limit in force: `qps` 0 means unlimited. */
+export interface RateLimit {
+  qps: number;
+  burst: number;
+}
+
+/**
+ * A limiter whose limit can change while it runs, with a pause shared by
+ * every caller: see {@linkcode createAdaptiveRateLimiter}.
+ */
+export interface AdaptiveRateLimiter extends RateLimiter {
+  /** Replaces the token bucket (`qps <= 0`: unlimited); the new bucket starts full. */
+  setLimit(limit: RateLimit): void;
+  /** The limit in force. */
+  limit(): RateLimit;
+  /**
+   * Holds back every `acquire()` (of every caller) until `ms` from now, or
+   * later if a longer pause is already in force: a server's `Retry-After`.
+   */
+  pauseFor(ms: number): void;
+  /** Milliseconds left of the shared pause (0 when none). */
+  pausedMs(): number;
+  /** Waits out the shared pause only, taking no token (callers with their own budget). */
+  waitPause(signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * A token bucket whose limit may be changed later (the API server's flow
+ * control is discovered from its first answers) and which every caller
+ * waits on together when the server says `429 Too Many Requests`: one
+ * `pauseFor(retryAfterMs)` pauses the whole client, so an overloaded server
+ * sees it slow down instead of each worker retrying on its own.
+ *
+ * `now` (ms) and `sleep` are injectable for tests.
+ *
+ * @example
+ * ```ts
+ * import { createAdaptiveRateLimiter } from "./rate_limiter.ts";
+ * const limiter = createAdaptiveRateLimiter({ qps: 20, burst: 30 });
+ * await limiter.acquire();
+ * limiter.setLimit({ qps: 0, burst: 0 }); // unlimited
+ * limiter.pauseFor(1000); // every acquire() now waits ~1 s
+ * ```
+ */
+export function createAdaptiveRateLimiter(
+  initial: RateLimit,
+  now: () => number = Date.now,
+  sleep: Sleep = abortableSleep,
+): AdaptiveRateLimiter {
+  let current: RateLimit = { ...initial };
+  let bucket = createRateLimiter(current.qps, current.burst, now, sleep);
+  let pausedUntil = 0;
+  const waitPause = async (signal?: AbortSignal) => {
+    signal?.throwIfAborted();
+    // A pause may be extended while we sleep: wait until it has passed.
+    for (let left = pausedUntil - now(); left > 0; left = pausedUntil - now()) {
+      await sleep(left, signal);
+    }
+  };
+  return {
+    async acquire(signal) {
+      await waitPause(signal);
+      await bucket.acquire(signal);
+    },
+    waitPause,
+    setLimit(limit) {
+      const qps = limit.qps > 0 ? limit.qps : 0;
+      const burst = qps > 0 ? limit.burst : 0;
+      if (qps === current.qps && burst === current.burst) return;
+      bucket = createRateLimiter(qps, burst, now, sleep);
+      current = { qps, burst };
+    },
+    limit: () => ({ ...current }),
+    pauseFor(ms) {
+      if (!(ms > 0)) return;
+      pausedUntil = Math.max(pausedUntil, now() + ms);
+    },
+    pausedMs: () => Math.max(0, pausedUntil - now()),
+  };
+}

@@ -15,6 +15,12 @@ export interface KubeRequest {
   /** Overrides the client's default deadline for this request, in ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Skip the client-side token bucket: the caller keeps its own budget
+   * (Event writes), so that these requests never delay the others. A pause
+   * after a `429` still applies.
+   */
+  ownBudget?: boolean;
 }
 
 /** A streaming request (a watch): the response body as a stream of lines. */
@@ -44,4 +50,6 @@ export interface KubeClient {
   readonly server: string;
   /** Releases the HTTP client. */
   close(): void;
+  /** The client-side rate limit in force (`qps` 0 = unlimited) and why; clients without one may omit it. */
+  rateLimit?(): { mode: string; qps: number; burst: number };
 }
