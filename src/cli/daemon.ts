@@ -37,6 +37,7 @@ import {
 } from "../kube/lease.ts";
 import type { CertificateSigningRequest } from "../core/types.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { suppressRepeats } from "../log_repeats.ts";
 import { createRegistry } from "../metrics.ts";
 import { registerProcessMetrics } from "../process_metrics.ts";
 import { startHttpServer } from "../serve/http.ts";
@@ -84,6 +85,30 @@ export function policyFromFlags(
   return servingPolicyFromFlags(flags, apiServiceIps);
 }
 
+/**
+ * Says once, clearly, that the API server refuses the daemon's credentials
+ * (401), and once that it accepts them again; returns the new state.
+ */
+function reportCredentials(
+  log: Logger,
+  refused: boolean,
+  status: number,
+  request: string,
+): boolean {
+  if (status === 401 && !refused) {
+    log.error(
+      "the API server rejects this client's credentials (401 Unauthorized): check the service-account token or the kubeconfig's credentials; not ready, and nothing is approved until they are accepted",
+      { request },
+    );
+    return true;
+  }
+  if (refused && status >= 200 && status < 300) {
+    log.info("the API server accepts this client's credentials again");
+    return false;
+  }
+  return refused;
+}
+
 /** The resource (and subresource) a request path names, for metric labels. */
 export function resourceOf(path: string): string {
   const parts = path.split("?")[0].split("/").filter((p) => p !== "");
@@ -113,8 +138,12 @@ export async function runDaemon(
   flags: DaemonFlags,
   deps: DaemonDeps = {},
 ): Promise<number> {
-  const log = deps.log ??
-    createLogger({ format: flags.logFormat, level: flags.logLevel });
+  // A problem that every retry meets (a bad token, missing RBAC) is said
+  // once, not once per retry.
+  const log = suppressRepeats(
+    deps.log ??
+      createLogger({ format: flags.logFormat, level: flags.logLevel }),
+  );
   const signal = deps.signal ?? new AbortController().signal;
 
   // Validate everything that can be validated before touching the network.
@@ -194,6 +223,7 @@ export async function runDaemon(
   // Unset flags (undefined at run time) select the automatic mode.
   const explicitQps = flags.kubeApiQps;
   const explicitBurst = flags.kubeApiBurst;
+  let credentialsRefused = false;
   let client: KubeClient;
   try {
     client = createKubeClient(connection, {
@@ -204,6 +234,12 @@ export async function runDaemon(
       userAgent: `kubelet-rubber-stamp/${VERSION}`,
       onResponse({ method, path, status, seconds }) {
         const resource = resourceOf(path);
+        credentialsRefused = reportCredentials(
+          log,
+          credentialsRefused,
+          status,
+          `${method} ${path.split("?")[0]}`,
+        );
         apiRequests.inc({ verb: method, resource, code: String(status) });
         apiLatency.observe(seconds, { verb: method, resource });
       },

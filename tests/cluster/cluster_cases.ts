@@ -449,6 +449,21 @@ Deno.test({
             JSON.stringify(unauthorized[0]).slice(0, 300)
           }`,
         );
+        // One clear line says what is wrong; retries repeat no warning.
+        const clear = bad.records().filter((r) =>
+          r.level === "error" &&
+          /rejects this client's credentials \(401 Unauthorized\)/.test(
+            String(r.msg),
+          )
+        );
+        assertEquals(clear.length, 1, bad.proc.lines.join("\n"));
+        const warnings = bad.records().filter((r) => r.level === "warn");
+        assertEquals(
+          warnings.length,
+          new Set(warnings.map((r) => JSON.stringify([r.msg, r.resource])))
+            .size,
+          bad.proc.lines.join("\n"),
+        );
         assertEquals(bad.approvals(), 0);
         assertEquals((await getCsr(plane, name)).status?.conditions ?? [], []);
         await bad.proc.stop();
