@@ -23,6 +23,7 @@ export {
   type Inspection,
   inspectServingRequest,
   isNodeRequester,
+  isTerminal,
   KUBELET_SERVING_SIGNER,
 } from "./src/core/decision.ts";
 export {

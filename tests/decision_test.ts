@@ -708,3 +708,23 @@ Deno.test("decision: inspection result is plain data", async () => {
   // Round-trips through JSON: no functions, no class instances.
   assertEquals(JSON.parse(JSON.stringify(inspection)), inspection);
 });
+
+Deno.test("isTerminal: decided conditions or a certificate; defensive on garbage", async () => {
+  const { isTerminal } = await import("../src/core/decision.ts");
+  const table: Array<[unknown, boolean]> = [
+    [{ status: { conditions: [{ type: "Approved", status: "True" }] } }, true],
+    [{ status: { conditions: [{ type: "Denied", status: "True" }] } }, true],
+    [{ status: { conditions: [{ type: "Failed", status: "True" }] } }, true],
+    [{ status: { certificate: "LS0t" } }, true],
+    [{ status: { certificate: "" } }, false],
+    [{ status: { conditions: [{ type: "Pending" }] } }, false],
+    [{ metadata: { deletionTimestamp: "2026-01-01T00:00:00Z" } }, false],
+    [{ status: { conditions: "garbage" } }, false],
+    [{ status: null }, false],
+    [null, false],
+    ["csr", false],
+  ];
+  for (const [csr, expected] of table) {
+    assertEquals(isTerminal(csr), expected, JSON.stringify(csr));
+  }
+});

@@ -6,7 +6,7 @@
  * @module
  */
 import { canonicalIp } from "../core/ip.ts";
-import { isApiError } from "../kube/client.ts";
+import { isApiError } from "../kube/errors.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
 

@@ -16,7 +16,7 @@ import type {
   CertificateSigningRequestCondition,
   Decision,
 } from "../core/types.ts";
-import { ApiError, isApiError } from "../kube/client.ts";
+import { ApiError, isApiError } from "../kube/errors.ts";
 import type { CompiledPolicy, NodeFacts } from "../core/policy.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { KUBELET_SERVING_SIGNER } from "../core/decision.ts";
+import { isTerminal, KUBELET_SERVING_SIGNER } from "../core/decision.ts";
 import type { CertificateSigningRequest } from "../core/types.ts";
 import { linkSignals } from "../kube/abort.ts";
 import { type RestartCause, runReflector } from "../kube/reflector.ts";
@@ -67,13 +67,6 @@ function dependsOnNodes(result: ReconcileResult): boolean {
   const reason = result.decision?.reason;
   return result.action === "left-pending" &&
     (reason === "SANContested" || reason === "SANNotOwnedByNode");
-}
-
-function isTerminal(csr: CertificateSigningRequest): boolean {
-  if (csr.status?.certificate) return true;
-  return (csr.status?.conditions ?? []).some((c) =>
-    c?.type === "Approved" || c?.type === "Denied" || c?.type === "Failed"
-  );
 }
 
 /**

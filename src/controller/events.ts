@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { isApiError } from "../kube/client.ts";
+import { isApiError } from "../kube/errors.ts";
 import { createRateLimiter, type RateLimiter } from "../kube/rate_limiter.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";

@@ -182,6 +182,22 @@ function terminalState(
   return undefined;
 }
 
+/**
+ * True when a CSR is decided for good: it has an `Approved`, `Denied` or
+ * `Failed` condition, or a certificate. Reads defensively; any input is
+ * accepted (a CSR being deleted but undecided is not terminal).
+ *
+ * @example
+ * ```ts
+ * import { isTerminal } from "./decision.ts";
+ * isTerminal({ status: { conditions: [{ type: "Denied", status: "True" }] } }); // true
+ * isTerminal({ status: { conditions: "garbage" } }); // false
+ * ```
+ */
+export function isTerminal(csr: unknown): boolean {
+  return isObject(csr) && terminalState(csr)?.reason === "AlreadyDecided";
+}
+
 /** The first structural problem of a kubelet-serving CSR, if any. */
 function malformation(csr: Json): string | undefined {
   const { metadata, spec, status } = csr;

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { isApiError } from "./client.ts";
+import { isApiError } from "./errors.ts";
 import type { KubeClient } from "./types.ts";
 
 /** `spec` of a `coordination.k8s.io/v1` Lease (the fields leader election uses). */

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ApiError } from "./client.ts";
+import { ApiError } from "./errors.ts";
 import type { KubeClient } from "./types.ts";
 
 /** The minimum an object needs for the reflector. */
