@@ -305,6 +305,21 @@ Deno.test("release.yml: signs the image and the chart with cosign, pushes the ch
     /cosign sign --yes "ghcr\.io\/\$\{OWNER,,\}\/charts\/kubelet-rubber-stamp@\$\{digest\}"/,
   );
   assertEquals(chart.if, "startsWith(github.ref, 'refs/tags/v')");
+  // The chart is pointed at the image this run pushed, in values and the
+  // Artifact Hub annotation, before it is packaged.
+  const sed = chart.run!.indexOf("sed -i");
+  assert(
+    sed !== -1 && sed < chart.run!.indexOf("helm package"),
+    "image set before packaging",
+  );
+  for (const file of ["values.yaml", "Chart.yaml"]) {
+    assert(chart.run!.includes(`charts/kubelet-rubber-stamp/${file}`), file);
+    const text = await Deno.readTextFile(`charts/kubelet-rubber-stamp/${file}`);
+    assert(
+      text.includes("ghcr.io/kubelet-rubber-stamp/kubelet-rubber-stamp"),
+      `${file} names the image the sed rewrites`,
+    );
+  }
   // The chart directory the workflow packages exists.
   await Deno.stat("charts/kubelet-rubber-stamp/Chart.yaml");
 
