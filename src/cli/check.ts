@@ -54,6 +54,8 @@ import {
   parseCommandLine,
   servingPolicyFromFlags,
 } from "./flags.ts";
+import { errorFirstLine, errorText } from "../util/error_text.ts";
+import { isObject, type Json } from "../util/json.ts";
 
 /** The I/O `check` uses; every member is replaceable for tests. */
 export interface CheckCommandIo {
@@ -154,12 +156,6 @@ export function parseCheckArgs(
   return options;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 // Far above any CSR or Node object; keeps a wrong file from being parsed.
 // (`kubectl get nodes -o yaml` of a large cluster may need more: pass the
 // Nodes in several files then.)
@@ -178,7 +174,7 @@ async function readInput(
   } catch (error) {
     throw new InputError(
       `cannot read ${what} ${path === "-" ? "from stdin" : quote(path)}: ${
-        error instanceof Error ? error.message : String(error)
+        errorText(error)
       }`,
     );
   }
@@ -202,9 +198,7 @@ function parseDocument(text: string, path: string, what: string): unknown {
       : parseYaml(text, { maxAliasCount: 100 });
   } catch (error) {
     throw new InputError(
-      `${what} ${quote(path)} is not YAML or JSON: ${
-        (error instanceof Error ? error.message : String(error)).split("\n")[0]
-      }`,
+      `${what} ${quote(path)} is not YAML or JSON: ${errorFirstLine(error)}`,
     );
   }
 }

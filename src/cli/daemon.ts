@@ -41,6 +41,7 @@ import { suppressRepeats } from "../log_repeats.ts";
 import { createRegistry } from "../metrics.ts";
 import { registerProcessMetrics } from "../process_metrics.ts";
 import { startHttpServer } from "../serve/http.ts";
+import { errorText } from "../util/error_text.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
 import {
   type DaemonFlags,
@@ -118,8 +119,6 @@ export function resourceOf(path: string): string {
   const [resource = "unknown", , sub] = rest;
   return sub ? `${resource}/${sub}` : resource;
 }
-
-const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
 
 /**
  * Runs the approver until `deps.signal` aborts (or, with `--once`, until what

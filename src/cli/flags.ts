@@ -25,6 +25,7 @@
 import type { ServingPolicy } from "../core/policy.ts";
 import { quote } from "../core/rules.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
+import { formatDurationUnit } from "../util/duration.ts";
 
 /** The flags that make the serving policy: the daemon's and `check`'s. */
 export interface PolicyFlags {
@@ -560,14 +561,6 @@ export function parseDuration(v: string): number | undefined {
   return v.length > 0 && Number.isFinite(total) ? total : undefined;
 }
 
-/** Formats milliseconds as a Go-style duration for --help. */
-function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 /** Parses `HOST:PORT`, `:PORT` or `[v6]:PORT`. */
 export function parseListen(
   v: string,
@@ -851,7 +844,7 @@ export function flagHelpLines(defs: readonly FlagDef[]): string[] {
     const shown = def.defaultText ??
       (def.default === undefined ? undefined : JSON.stringify(
         def.kind === "duration"
-          ? formatDuration(def.default as number)
+          ? formatDurationUnit(def.default as number)
           : def.default,
       ));
     const dflt = shown === undefined ? "" : ` (default ${shown})`;

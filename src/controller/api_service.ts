@@ -9,6 +9,7 @@ import { canonicalIp } from "../core/ip.ts";
 import { isApiError } from "../kube/errors.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
+import { errorText } from "../util/error_text.ts";
 
 /** Options of {@linkcode discoverApiServiceIps}. */
 export interface DiscoverOptions {
@@ -65,14 +66,14 @@ export async function discoverApiServiceIps(
         log.warn(
           "cannot read the default/kubernetes Service; protecting only the IPs given",
           {
-            error: e instanceof Error ? e.message : String(e),
+            error: errorText(e),
             apiServiceIps: [...ips],
           },
         );
         break;
       }
       log.warn("reading the default/kubernetes Service failed; retrying", {
-        error: e instanceof Error ? e.message : String(e),
+        error: errorText(e),
       });
       await new Promise<void>((r) => {
         const t = setTimeout(done, options.retryMs ?? 2_000);

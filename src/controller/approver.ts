@@ -20,6 +20,8 @@ import { ApiError, isApiError } from "../kube/errors.ts";
 import type { CompiledPolicy, NodeFacts } from "../core/policy.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
+import { errorText } from "../util/error_text.ts";
+import { rfc3339 } from "../util/time.ts";
 
 /** Path of the CSR collection. */
 export const CSR_PATH =
@@ -106,11 +108,6 @@ function retryAfterOf(e: unknown): number | undefined {
     : undefined;
 }
 
-/** RFC 3339 with second precision, what metav1.Time serializes to. */
-function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 function csrPath(name: string, sub?: string): string {
   return `${CSR_PATH}/${encodeURIComponent(name)}${sub ? "/" + sub : ""}`;
 }
@@ -179,7 +176,7 @@ export function createApprover(options: ApproverOptions): Approver {
     } catch (e) {
       const retryAfterMs = retryAfterOf(e);
       if (retryAfterMs !== undefined) onRetryAfter(retryAfterMs);
-      return { error: e instanceof Error ? e.message : String(e) };
+      return { error: errorText(e) };
     }
   };
 

@@ -11,6 +11,7 @@ import { linkSignals } from "../kube/abort.ts";
 import { type RestartCause, runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
+import { errorText } from "../util/error_text.ts";
 import { type Approver, CSR_PATH, type ReconcileResult } from "./approver.ts";
 import { createWorkQueue, type WorkQueue } from "./queue.ts";
 
@@ -106,7 +107,7 @@ export function startController(options: ControllerOptions): Controller {
     onRetry: (key, error, delayMs, attempt) =>
       log.warn("reconcile failed; retrying", {
         csr: key,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
         delayMs: Math.round(delayMs),
         attempt,
       }),
@@ -204,7 +205,7 @@ export function startController(options: ControllerOptions): Controller {
     onError(phase, error) {
       log.warn(`${phase} failed`, {
         resource: "certificatesigningrequests",
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
       });
     },
     onRestart(kind, cause) {

@@ -38,6 +38,8 @@ import { isApiError } from "../kube/errors.ts";
 import { createRateLimiter, type RateLimiter } from "../kube/rate_limiter.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
+import { sleep } from "../util/sleep.ts";
+import { microTime, rfc3339 } from "../util/time.ts";
 
 /** The two event types the API accepts. */
 export type EventType = "Normal" | "Warning";
@@ -238,8 +240,8 @@ export function truncateUtf8(
 }
 
 /**
- * Formats `date` as a `metav1.MicroTime`: UTC with exactly six fractional
- * digits (the API server rejects three).
+ * Formats `date` as a `metav1.MicroTime`: `microTime` of `src/util/time.ts`,
+ * under the name this module has always exported.
  *
  * @example
  * ```ts
@@ -247,14 +249,7 @@ export function truncateUtf8(
  * formatMicroTime(new Date("2026-11-28T08:49:48.123Z")); // "2026-11-28T08:49:48.123000Z"
  * ```
  */
-export function formatMicroTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
-/** `metav1.Time`: RFC 3339 in seconds. */
-function formatTime(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
+export const formatMicroTime: (date: Date) => string = microTime;
 
 /**
  * The event name client-go uses, `<objName>.<hex(nanos)>`, made a valid DNS
@@ -307,19 +302,6 @@ type Outcome = "sent" | "failed" | "dropped";
 
 const str = (v: unknown): string | undefined =>
   typeof v === "string" && v !== "" ? v : undefined;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * Creates an event recorder. It starts no timers and no work until the
@@ -550,8 +532,8 @@ export function createEventRecorder(
         message: e.note,
         type: e.type,
         source: { component: reportingController },
-        firstTimestamp: formatTime(s.firstSeen),
-        lastTimestamp: formatTime(s.lastObserved),
+        firstTimestamp: rfc3339(s.firstSeen),
+        lastTimestamp: rfc3339(s.lastObserved),
         count: s.count,
         action: e.action,
         reportingComponent: reportingController,
@@ -591,7 +573,7 @@ export function createEventRecorder(
           lastObservedTime: formatMicroTime(s.lastObserved),
         },
       }
-      : { count: s.count, lastTimestamp: formatTime(s.lastObserved) };
+      : { count: s.count, lastTimestamp: rfc3339(s.lastObserved) };
 
   /** Writes the series' current state once; throws what the client throws. */
   const writeOnce = async (s: Series): Promise<void> => {

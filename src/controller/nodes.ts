@@ -16,6 +16,7 @@ import { quote } from "../core/rules.ts";
 import { runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
+import { errorText } from "../util/error_text.ts";
 
 interface NodeObject {
   metadata: { name: string; resourceVersion?: string };
@@ -178,7 +179,7 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
     onError(phase, error) {
       options.log.warn(`${phase} failed`, {
         resource: "nodes",
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
       });
     },
     onRestart: options.onRestart,

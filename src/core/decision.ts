@@ -14,6 +14,8 @@
  * @module
  */
 import type { CheckResult, Decision, ReasonCode } from "./types.ts";
+import { errorText } from "./error_text.ts";
+import { isObject, type Json } from "./json.ts";
 import { parseCertificateRequest, type ParsedRequest } from "./request.ts";
 import {
   type CompiledPolicy,
@@ -96,12 +98,6 @@ export interface DecisionFacts {
 const DEFAULT_POLICY = compileServingPolicy(
   defaultServingPolicy(),
 ) as CompiledPolicy;
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === "string");
@@ -414,7 +410,7 @@ export async function inspectServingRequest(
     // Unreachable by design; if a bug gets here, leave the CSR for a human
     // rather than approve or deny on a half-made decision.
     const message = `internal error while inspecting CSR: ${
-      quote(error instanceof Error ? error.message : String(error))
+      quote(errorText(error))
     }`;
     checks.push(check("internal", "fail", message, "MalformedObject"));
     return finish("pending", "MalformedObject", message);
@@ -470,9 +466,7 @@ export function decideServingRequest(
   } catch (error) {
     // A throwing NodeFacts or a bad policy object: leave the CSR for a human
     // rather than decide on half the facts.
-    const message = `internal error while deciding: ${
-      quote(error instanceof Error ? error.message : String(error))
-    }`;
+    const message = `internal error while deciding: ${quote(errorText(error))}`;
     return {
       outcome: "pending",
       reason: "MalformedObject",

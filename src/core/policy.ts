@@ -32,8 +32,10 @@ import {
 } from "./ip.ts";
 import { canonicalDnsName, dnsNameSyntaxError } from "./dns_name.ts";
 import { quote, quoteList } from "./rules.ts";
+import { formatDuration } from "./duration.ts";
 
 export { canonicalDnsName } from "./dns_name.ts";
+export { formatDuration } from "./duration.ts";
 
 /** One entry of a Node's `status.addresses`. */
 export interface NodeAddress {
@@ -490,27 +492,6 @@ function failing(
     effect,
     ...(retryAt === undefined ? {} : { retryAt }),
   };
-}
-
-/**
- * Formats milliseconds compactly for messages (`1h`, `15m`, `1m30s`, `1h1s`,
- * `250ms`).
- *
- * @example
- * ```ts
- * import { formatDuration } from "./policy.ts";
- * formatDuration(90_000); // "1m30s"
- * ```
- */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return String(ms);
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  let s = Math.floor(ms / 1000);
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s ? `${s}s` : ""}` || "0s";
 }
 
 function createdMs(input: PolicyInput): number | undefined {

@@ -17,6 +17,7 @@ import { formatIp as formatIpBytes } from "./ip.ts";
 // Crypto is not given directly (see DIRECT below).
 import type * as X509 from "../x509.ts";
 import type { ReasonCode } from "./types.ts";
+import { errorText } from "./error_text.ts";
 
 /** Facts read from a PKCS#10 certificate request. */
 export interface ParsedRequest {
@@ -561,10 +562,6 @@ function decodedLength(text: string): number {
 
 function fail(reason: ReasonCode, message: string): ParseResult {
   return { ok: false, reason, message };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -12,6 +12,7 @@ import { type ClusterConnection, ConfigError } from "./config.ts";
 import { createAdaptiveRateLimiter, type RateLimit } from "./rate_limiter.ts";
 import type { KubeClient, KubeRequest, KubeStreamRequest } from "./types.ts";
 import { ApiError } from "./errors.ts";
+import { errorText } from "../util/error_text.ts";
 
 // Callers used to import the error type from here.
 export { ApiError, type ApiErrorInit, isApiError } from "./errors.ts";
@@ -126,7 +127,7 @@ function describeError(error: unknown): string {
     current !== undefined && current !== null && depth < 8;
     depth++
   ) {
-    const text = current instanceof Error ? current.message : String(current);
+    const text = errorText(current);
     if (text && !parts.includes(text)) parts.push(text);
     current = current instanceof Error ? current.cause : undefined;
   }

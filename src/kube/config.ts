@@ -15,6 +15,8 @@ import {
   TokenError,
   type TokenSource,
 } from "./token_source.ts";
+import { errorFirstLine } from "../util/error_text.ts";
+import { isObject, type Json } from "../util/json.ts";
 
 /** A resolved connection to one API server. */
 export interface ClusterConnection {
@@ -80,11 +82,6 @@ const PEM_CERT =
   /-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/;
 const PEM_KEY =
   /-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----[\s\S]+-----END ([A-Z0-9 ]+ )?PRIVATE KEY-----/;
-
-function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n")[0];
-}
 
 function dirname(path: string): string {
   const i = path.lastIndexOf("/");
@@ -171,7 +168,7 @@ async function loadInCluster(
     caPem = await readTextFile(caPath);
   } catch (error) {
     throw new ConfigError(
-      `in-cluster: cannot read CA file ${caPath}: ${errorText(error)}`,
+      `in-cluster: cannot read CA file ${caPath}: ${errorFirstLine(error)}`,
     );
   }
   checkPem(
@@ -197,7 +194,9 @@ async function primeToken(source: TokenSource, where: string): Promise<void> {
   try {
     await source.token();
   } catch (error) {
-    const text = error instanceof TokenError ? error.message : errorText(error);
+    const text = error instanceof TokenError
+      ? error.message
+      : errorFirstLine(error);
     throw new ConfigError(`${where}: ${text}`);
   }
 }
@@ -215,7 +214,9 @@ function checkTls(
   try {
     client = Deno.createHttpClient(options);
   } catch (error) {
-    throw new ConfigError(`${where}: not usable for TLS: ${errorText(error)}`);
+    throw new ConfigError(
+      `${where}: not usable for TLS: ${errorFirstLine(error)}`,
+    );
   } finally {
     client?.close();
   }
@@ -238,30 +239,24 @@ function checkPem(
   throw new ConfigError(`${where}: expected ${expected}, found ${found}`);
 }
 
-type Yaml = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Yaml {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Finds `{name, <field>: {...}}` in a kubeconfig list. */
 function findNamed(
-  config: Yaml,
+  config: Json,
   list: string,
   field: string,
   name: string,
-): Yaml | undefined {
+): Json | undefined {
   const items = config[list];
   if (!Array.isArray(items)) return undefined;
-  const item = items.find((i) => isRecord(i) && i.name === name);
-  if (!isRecord(item)) return undefined;
-  return isRecord(item[field]) ? item[field] : {};
+  const item = items.find((i) => isObject(i) && i.name === name);
+  if (!isObject(item)) return undefined;
+  return isObject(item[field]) ? item[field] : {};
 }
 
-function names(config: Yaml, list: string): string {
+function names(config: Json, list: string): string {
   const items = config[list];
   const found = Array.isArray(items)
-    ? items.filter(isRecord).map((i) => String(i.name))
+    ? items.filter(isObject).map((i) => String(i.name))
     : [];
   return `[${found.join(", ")}]`;
 }
@@ -294,15 +289,15 @@ async function loadKubeconfig(
   try {
     text = await readTextFile(path);
   } catch (error) {
-    throw new ConfigError(`${where}: cannot read: ${errorText(error)}`);
+    throw new ConfigError(`${where}: cannot read: ${errorFirstLine(error)}`);
   }
   let config: unknown;
   try {
     config = await parseKubeconfigText(text);
   } catch (error) {
-    throw new ConfigError(`${where}: not valid YAML: ${errorText(error)}`);
+    throw new ConfigError(`${where}: not valid YAML: ${errorFirstLine(error)}`);
   }
-  if (!isRecord(config)) {
+  if (!isObject(config)) {
     throw new ConfigError(
       `${where}: expected a kubeconfig mapping with clusters, users and contexts, found ${
         config === null || config === undefined
@@ -342,7 +337,7 @@ async function loadKubeconfig(
   const userName = context.user === undefined
     ? undefined
     : String(context.user);
-  let user: Yaml = {};
+  let user: Json = {};
   if (userName) {
     const found = findNamed(config, "users", "user", userName);
     if (!found) {
@@ -399,7 +394,7 @@ async function loadKubeconfig(
       return await readTextFile(file);
     } catch (error) {
       throw new ConfigError(
-        `${field}: cannot read ${file}: ${errorText(error)}`,
+        `${field}: cannot read ${file}: ${errorFirstLine(error)}`,
       );
     }
   };
@@ -409,13 +404,13 @@ async function loadKubeconfig(
       return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch (error) {
       throw new ConfigError(
-        `${field}: expected base64 of PEM text: ${errorText(error)}`,
+        `${field}: expected base64 of PEM text: ${errorFirstLine(error)}`,
       );
     }
   };
   /** `<name>-data` wins over the file `<name>`, as in client-go. */
   const material = async (
-    fields: Yaml,
+    fields: Json,
     name: string,
     fieldName: (f: string) => string,
   ): Promise<{ pem: string; field: string } | undefined> => {

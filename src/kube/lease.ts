@@ -21,6 +21,10 @@
  */
 import { isApiError } from "./errors.ts";
 import type { KubeClient } from "./types.ts";
+import { formatDurationUnit } from "../util/duration.ts";
+import { errorText } from "../util/error_text.ts";
+import { sleep } from "../util/sleep.ts";
+import { microTime } from "../util/time.ts";
 
 /** `spec` of a `coordination.k8s.io/v1` Lease (the fields leader election uses). */
 export interface LeaseSpec {
@@ -132,27 +136,8 @@ export const JITTER_FACTOR = 1.2;
 /** How long a release may take in total, retries included. */
 const RELEASE_BUDGET_MS = 2_000;
 
-/**
- * Formats `d` as a Kubernetes `MicroTime`: RFC 3339 in UTC with exactly six
- * fractional digits. Go's `RFC3339Micro` parser rejects the three digits of
- * `Date#toISOString()`.
- *
- * @example
- * ```ts
- * import { microTime } from "./lease.ts";
- * microTime(new Date(Date.UTC(2026, 10, 28, 8, 49, 48, 123))); // "2026-11-28T08:49:48.123000Z"
- * ```
- */
-export function microTime(d: Date): string {
-  const iso = d.toISOString();
-  const match = /^(.*T\d{2}:\d{2}:\d{2})\.(\d{3})Z$/.exec(iso);
-  if (!match) {
-    throw new RangeError(
-      `microTime: expected an ISO time like 2026-01-02T03:04:05.678Z, found "${iso}"`,
-    );
-  }
-  return `${match[1]}.${match[2]}000Z`;
-}
+/** Re-exported from `src/util/time.ts`, where it lives. */
+export { microTime };
 
 function hostnameFromEnv(): string {
   try {
@@ -180,9 +165,8 @@ export function makeIdentity(hostname?: string): string {
   return `${host}_${crypto.randomUUID()}`;
 }
 
-function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
+/** Whole seconds or milliseconds (`60s`, `2400ms`), as the flags take them. */
+const formatDuration = (ms: number) => formatDurationUnit(ms, "s");
 
 /**
  * Checks leader-election timings as client-go's `NewLeaderElector` does:
@@ -227,26 +211,6 @@ export function validateLeaderElectionTimings(
     } × ${JITTER_FACTOR} = ${formatDuration(JITTER_FACTOR * retryMs)})`;
   }
   return undefined;
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts; leaves no timer behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, Math.max(0, ms));
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { abortableSleep } from "../util/sleep.ts";
+
 /** Waits for the rate limiter; see {@linkcode createRateLimiter}. */
 export interface RateLimiter {
   /**
@@ -19,36 +21,8 @@ export interface RateLimiter {
 /** Sleeps `ms` milliseconds, rejecting with `signal.reason` on abort. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
-/**
- * A `setTimeout` sleep that clears its timer and listener on abort, so the
- * test sanitizers see no leaked timer.
- *
- * @example
- * ```ts
- * import { abortableSleep } from "./rate_limiter.ts";
- * await abortableSleep(1);
- * ```
- */
-export function abortableSleep(
-  ms: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+/** Re-exported from `src/util/sleep.ts`, where it lives. */
+export { abortableSleep };
 
 /**
  * Creates a token bucket holding up to `burst` tokens, refilled at `qps`

@@ -10,6 +10,7 @@
  */
 import { ApiError } from "./errors.ts";
 import type { KubeClient } from "./types.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** The minimum an object needs for the reflector. */
 export interface KubeObject {
@@ -87,19 +88,6 @@ class WatchRestart extends Error {
   constructor(readonly restartCause: RestartCause, readonly detail?: unknown) {
     super(restartCause);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function isExpired(e: unknown): boolean {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { errorText } from "../util/error_text.ts";
+
 /** Supplies the bearer token for each request. */
 export interface TokenSource {
   /** The current token (may be cached). */
@@ -84,9 +86,7 @@ export function fileTokenSource(
     } catch (error) {
       if (stale) return stale.token;
       throw new TokenError(
-        `reading token file ${path}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `reading token file ${path}: ${errorText(error)}`,
         { cause: error },
       );
     }
