@@ -27,6 +27,12 @@ import {
   startKubelet,
 } from "./actors.ts";
 import { dumpLogs, killAll } from "./processes.ts";
+import { type FreezeProxy, startFreezeProxy } from "./freeze_proxy.ts";
+import {
+  type BookmarkProbe,
+  describeBookmarks,
+  startBookmarkProbe,
+} from "./bookmarks.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -107,9 +113,16 @@ Deno.test({
   /** Every daemon started, in order; approvals are counted over all of them. */
   const daemons: Approver[] = [];
   let failed = false;
-  const step = async (name: string, fn: () => Promise<void>) => {
-    if (!(await t.step(name, fn))) failed = true;
+  const step = async (
+    name: string,
+    fn: () => Promise<void>,
+    ignore = false,
+  ) => {
+    // An ignored step reports false too.
+    if (!(await t.step({ name, fn, ignore })) && !ignore) failed = true;
   };
+  const probes: BookmarkProbe[] = [];
+  let proxy: FreezeProxy | undefined;
   try {
     cp = await startControlPlane(bin, log);
     const plane = cp;
@@ -499,6 +512,14 @@ Deno.test({
       },
     );
 
+    // Idle watches measured while the remaining cases run (see the last
+    // step), opened after the restart (which ends every watch): one the server
+    // ends after 70 s, one without a timeout that the last step ends.
+    probes.push(
+      await startBookmarkProbe(plane, { timeoutSeconds: 70 }),
+      await startBookmarkProbe(plane),
+    );
+
     await step(
       "etcd compacted while the watches are open: no CSR missed, none approved twice",
       async () => {
@@ -641,11 +662,180 @@ Deno.test({
         assertEquals(await daemon.approvalRequests(), daemon.approvals());
       },
     );
+
+    // --- Watch liveness (issue 10, item 7): the daemon talks to the API
+    // server through a TCP proxy that can freeze connections without closing
+    // them (packets dropped, no FIN).
+    /** Sum of a metric's samples whose line contains every label. */
+    const metric = async (d: Approver, name: string, labels: string[] = []) => {
+      const { body } = await d.status("/metrics");
+      let sum = 0;
+      for (const line of body.split("\n")) {
+        if (
+          (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) &&
+          labels.every((l) => line.includes(l))
+        ) sum += Number(line.split(" ").pop());
+      }
+      return sum;
+    };
+    const csrRelists = (d: Approver) =>
+      metric(d, "kubelet_rubber_stamp_watch_restarts_total", [
+        'resource="certificatesigningrequests"',
+        'kind="relist"',
+      ]);
+    /** The first record matching `msg` logged at or after `since` (epoch ms). */
+    const recordSince = (d: Approver, msg: RegExp, since: number) =>
+      d.records().find((r) => msg.test(r.msg) && Date.parse(r.ts) >= since);
+    let proxied: Approver | undefined;
+
+    await step(
+      "the approver through a freezable TCP proxy (TLS passed through)",
+      async () => {
+        // The previous step deleted a binding: deploy/ applied again restores it.
+        await applyManifests(plane.admin, manifests);
+        await daemon.proc.stop(); // hands the Lease over
+        const server = new URL(plane.server);
+        proxy = startFreezeProxy({
+          hostname: server.hostname,
+          port: Number(server.port),
+        });
+        proxied = await startApprover({ ...plane, server: proxy.url }, {
+          name: "proxied",
+          tokenFile,
+        });
+        daemons.push(proxied);
+        daemon = proxied;
+        await untilLeading(proxied);
+        const warm = await uniqueNode();
+        await expectIssued(warm, await create(warm));
+        log(
+          `${proxied.identity} leading through ${proxy.url} → ${plane.server} over ${proxy.connections().length} connections`,
+        );
+      },
+    );
+
+    const strictLiveness = Deno.env.get("CLUSTER_WATCH_LIVENESS") === "1";
+    await step(
+      "existing connections frozen (new ones pass): the silent watch is abandoned, re-established from its resourceVersion, and the CSR approved once within 2 min" +
+        (strictLiveness
+          ? ""
+          : " [not met by the daemon's defaults (watchdog: 300–600 s server timeout + 30 s of silence; frozen HTTP/2 connections kept); CLUSTER_WATCH_LIVENESS=1 runs it]"),
+      async () => {
+        const d = proxied!;
+        const k = await uniqueNode();
+        const warm = await uniqueNode();
+        await expectIssued(warm, await create(warm));
+        const relists = await csrRelists(d);
+        const frozenAt = Date.now();
+        const frozen = proxy!.freeze();
+        const name = await create(k);
+        try {
+          await pollCsr(
+            plane,
+            name,
+            (c) => conditions(c, "Approved").length > 0,
+            120_000,
+            `approved within 2 min of freezing ${frozen} connections`,
+          );
+        } finally {
+          proxy!.thaw();
+        }
+        const approvedMs = Date.now() - frozenAt;
+        await expectIssued(k, name);
+        const abandoned = recordSince(d, /^restarting CSR watch$/, frozenAt);
+        const decided = d.decisions(name)[0];
+        assertEquals(await csrRelists(d), relists, "no relist");
+        log(
+          `frozen ${frozen} connections; watch abandoned after ${
+            abandoned ? Date.parse(abandoned.ts) - frozenAt : "?"
+          } ms (${abandoned?.cause}), ${name} decided after ${
+            Date.parse(decided.ts) - frozenAt
+          } ms, approved on the server after ≤${approvedMs} ms`,
+        );
+      },
+      !strictLiveness,
+    );
+
+    await step(
+      "a network partition (every connection frozen, new ones too, no FIN): the leader steps down, nothing is approved, and once healed the watch goes on from its resourceVersion and the CSR is approved once",
+      async () => {
+        const d = proxied!;
+        const k = await uniqueNode();
+        const warm = await uniqueNode();
+        await expectIssued(warm, await create(warm));
+        const relists = await csrRelists(d);
+        const before = approvals();
+        const from = d.proc.lines.length;
+        const frozenAt = Date.now();
+        const frozen = proxy!.freeze({ newConnections: true });
+        const name = await create(k);
+        const lost = await d.proc.waitForLine(
+          /"msg":"lost leadership/,
+          30_000,
+          from,
+        );
+        const lostMs = Date.parse(JSON.parse(lost).ts) - frozenAt;
+        assertEquals(await metric(d, "kubelet_rubber_stamp_leader"), 0);
+        // Held for 30 s in all: three renew deadlines.
+        await sleep(frozenAt + 30_000 - Date.now());
+        assertEquals(conditions(await getCsr(plane, name), "Approved"), []);
+        assertEquals(approvals(), before, "nothing approved while partitioned");
+        const healedAt = Date.now();
+        proxy!.thaw();
+        await expectIssued(k, name, 60_000);
+        const issuedMs = Date.now() - healedAt;
+        const leading = recordSince(d, /^became leader$/, healedAt);
+        assert(leading, "leading again after the heal");
+        assertEquals(await csrRelists(d), relists, "no relist");
+        assertEquals(await d.approvalRequests(), d.approvals());
+        log(
+          `partition of ${frozen} connections: leadership dropped ${lostMs} ms after the freeze; ` +
+            `healed after ${healedAt - frozenAt} ms; leading again ${
+              Date.parse(leading.ts) - healedAt
+            } ms and ${name} approved and issued ≤${issuedMs} ms after the heal, once, without a relist ` +
+            `(${proxy!.connections().length} proxied connections so far)`,
+        );
+      },
+    );
+
+    await step("kube-apiserver's bookmarks on an idle watch", async () => {
+      const [limited, open] = probes;
+      const r70 = await limited.result;
+      open.stop();
+      const rOpen = await open.result;
+      log(`bookmarks, ${describeBookmarks(r70)}`);
+      log(`bookmarks, ${describeBookmarks(rOpen)}`);
+      for (const r of [r70, rOpen]) {
+        assertEquals(r.others, [], "an idle watch gets only bookmarks");
+        assert(r.error === undefined, r.error);
+      }
+      // About a minute after the watch began, then just before the timeout.
+      assertEquals(r70.endedBy, "server");
+      assert(r70.endedAt > 69 && r70.endedAt < 72, describeBookmarks(r70));
+      assert(
+        r70.bookmarksAt[0] > 50 && r70.bookmarksAt[0] < 66,
+        describeBookmarks(r70),
+      );
+      assert(r70.bookmarksAt.at(-1)! > 66, describeBookmarks(r70));
+      // Every minute without a timeout.
+      assertEquals(rOpen.endedBy, "client");
+      assert(
+        rOpen.bookmarksAt.length >= Math.floor(rOpen.endedAt / 60) - 1,
+        describeBookmarks(rOpen),
+      );
+      const at = [0, ...rOpen.bookmarksAt];
+      for (let i = 1; i < at.length; i++) {
+        const gap = at[i] - at[i - 1];
+        assert(gap > 50 && gap < 70, describeBookmarks(rOpen));
+      }
+    });
   } catch (e) {
     failed = true;
     throw e;
   } finally {
+    for (const p of probes) p.stop();
     for (const d of daemons) await d.proc.stop();
+    await proxy?.close();
     if (failed || Deno.env.get("CLUSTER_KEEP_LOGS")) {
       const dir = await Deno.makeTempDir({
         prefix: "rubber-stamp-cluster-logs-",
