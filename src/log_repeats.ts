@@ -1,8 +1,8 @@
 /**
- * A logger that says a repeated warning once: the same warning or error
- * (message and fields, apart from counters and delays that change with each
- * retry) within `windowMs` of its last appearance is written at debug level
- * instead, so a daemon retrying against
+ * A logger that says a repeated failure once: the same warning or error
+ * carrying an `error` field (message and fields, apart from counters and
+ * delays that change with each retry) within `windowMs` of its last
+ * appearance is written at debug level instead, so a daemon retrying against
  * an API server that keeps refusing it (a bad token, missing RBAC) writes one
  * line per problem, not one per retry.
  *
@@ -61,6 +61,12 @@ export function suppressRepeats(
   const wrap = (inner: Logger, bound: string): Logger => {
     const loud =
       (level: "warn" | "error") => (msg: string, fields?: LogFields) => {
+        // Only failures repeat; a state change (lost leadership, storm
+        // guard on) is said every time it happens.
+        if (fields?.error === undefined) {
+          inner[level](msg, fields);
+          return;
+        }
         const key = `${level}\u0000${bound}\u0000${msg}\u0000${
           identity(fields)
         }`;

@@ -103,9 +103,12 @@ Deno.test("suppressRepeats: the same warning once per window; other fields, leve
   });
   log.warn("decision", { csr: "a", reason: "X" });
   log.warn("decision", { csr: "b", reason: "X" });
+  // A state change without an error is said every time.
+  log.warn("lost leadership");
+  log.warn("lost leadership");
   t = 1_500;
   log.warn("list failed", { resource: "nodes", error: "401", attempt: 9 });
-  assertEquals(lines.length, 7, lines.join("\n"));
+  assertEquals(lines.length, 9, lines.join("\n"));
   const debug = suppressRepeats(
     createLogger({
       format: "json",

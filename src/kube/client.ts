@@ -413,11 +413,12 @@ export function createKubeClient(
   }
   let httpClient: Deno.HttpClient;
   let streamClient: Deno.HttpClient;
+  let make: () => Deno.HttpClient;
   try {
     const tls: Deno.CreateHttpClientOptions = connection.caPem
       ? { caCerts: [connection.caPem] }
       : {};
-    const make = () =>
+    make = () =>
       connection.clientCertPem && connection.clientKeyPem
         ? Deno.createHttpClient({
           ...tls,
@@ -435,6 +436,30 @@ export function createKubeClient(
       `${connection.source}: unusable TLS material: ${describeError(error)}`,
     );
   }
+
+  // Deno's HTTP/2 pool has no PING health check: a connection that went
+  // silent without closing (packets dropped) keeps taking new requests, each
+  // ending at its deadline. Two deadlines in a row with no answer between
+  // them retire the pool: the next request dials afresh (client-go pings and
+  // closes such a connection for the same reason).
+  const deadlinesInARow = { request: 0, stream: 0 };
+  const answered = (kind: "request" | "stream") => deadlinesInARow[kind] = 0;
+  const timedOut = (kind: "request" | "stream", error: unknown) => {
+    if (
+      closed || !(error instanceof ApiError) ||
+      error.reason !== "DeadlineExceeded"
+    ) return;
+    if (++deadlinesInARow[kind] < 2) return;
+    deadlinesInARow[kind] = 0;
+    const old = kind === "request" ? httpClient : streamClient;
+    try {
+      if (kind === "request") httpClient = make();
+      else streamClient = make();
+    } catch {
+      return; // keep the old pool rather than none
+    }
+    old.close();
+  };
 
   const fetchFn = options.fetch ?? fetch;
   const onResponse = options.onResponse;
@@ -517,6 +542,7 @@ export function createKubeClient(
         observe(0);
         throw error;
       }
+      answered(query?.watch ? "stream" : "request");
       observe(response.status);
       if (response.ok) {
         noteApf(response);
@@ -624,7 +650,7 @@ export function createKubeClient(
           });
         }
       } catch (error) {
-        throw translate(
+        const translated = translate(
           error,
           req.method,
           req.path,
@@ -632,6 +658,8 @@ export function createKubeClient(
           timeoutMs,
           req.signal,
         );
+        timedOut("request", translated);
+        throw translated;
       } finally {
         deadline.clear();
       }
@@ -650,7 +678,7 @@ export function createKubeClient(
           deadline.signal,
         );
       } catch (error) {
-        throw translate(
+        const translated = translate(
           error,
           "GET",
           req.path,
@@ -658,6 +686,8 @@ export function createKubeClient(
           timeoutMs,
           req.signal,
         );
+        timedOut(req.query?.watch ? "stream" : "request", translated);
+        throw translated;
       } finally {
         // The deadline is for the headers only; a watch then runs as long as the server keeps it.
         deadline.clearTimer();

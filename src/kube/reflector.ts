@@ -50,6 +50,13 @@ export interface ReflectorOptions<T extends KubeObject> {
   watchTimeoutSeconds?: () => number;
   /** Extra silence tolerated beyond the server timeout before the client aborts. Default 30 s. */
   watchGraceMs?: number;
+  /**
+   * Longest silence tolerated on a watch, whatever its timeout. The API
+   * server sends a BOOKMARK about every 60 s on a watch that asks for them
+   * (measured on kube-apiserver 1.36 and 1.37), so a watch silent for longer
+   * sits on a dead connection. Default 90 s.
+   */
+  maxWatchSilenceMs?: number;
   /** Backoff after failures. */
   backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
   /** Called on every relist and watch restart. */
@@ -115,6 +122,7 @@ export async function runReflector<T extends KubeObject>(
   const random = options.random ?? Math.random;
   const pageSize = options.pageSize ?? 500;
   const graceMs = options.watchGraceMs ?? 30_000;
+  const maxSilenceMs = options.maxWatchSilenceMs ?? 90_000;
   const initialBackoff = options.backoff?.initialMs ?? 800;
   const maxBackoff = options.backoff?.maxMs ?? 30_000;
   const resetAfter = options.backoff?.resetAfterMs ?? 120_000;
@@ -170,6 +178,7 @@ export async function runReflector<T extends KubeObject>(
   const watch = async (fromRv: string): Promise<string> => {
     let rv = fromRv;
     const timeout = timeoutSeconds();
+    const silenceMs = Math.min(timeout * 1000 + graceMs, maxSilenceMs);
     const ctl = new AbortController();
     const onAbort = () => ctl.abort();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -180,7 +189,7 @@ export async function runReflector<T extends KubeObject>(
       timer = setTimeout(() => {
         stalled = true;
         ctl.abort();
-      }, timeout * 1000 + graceMs);
+      }, silenceMs);
     };
     arm();
     const started = Date.now();
@@ -260,7 +269,7 @@ export async function runReflector<T extends KubeObject>(
       if (stalled && !signal.aborted) {
         throw new WatchRestart(
           "stalled",
-          new Error(`watch silent for ${timeout}s + ${graceMs}ms`),
+          new Error(`watch silent for ${silenceMs}ms`),
         );
       }
       if (e instanceof WatchRestart || isExpired(e) || signal.aborted) throw e;
