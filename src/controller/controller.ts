@@ -13,6 +13,7 @@ import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
 import { errorText } from "../util/error_text.ts";
 import { type Approver, CSR_PATH, type ReconcileResult } from "./approver.ts";
+import { trimForCache } from "./csr_trim.ts";
 import { createWorkQueue, type WorkQueue } from "./queue.ts";
 
 /** Options of {@linkcode startController}. */
@@ -127,7 +128,7 @@ export function startController(options: ControllerOptions): Controller {
       if (result.action === "gone") {
         forget(name);
       } else if (result.object) {
-        observe(result.object, false);
+        observe(trimForCache(result.object), false);
       }
       if (result.retry) {
         return {
@@ -179,6 +180,7 @@ export function startController(options: ControllerOptions): Controller {
     watchTimeoutSeconds: options.watchTimeoutSeconds,
     watchGraceMs: options.watchGraceMs,
     backoff: options.backoff,
+    transform: trimForCache,
     handler: {
       replace(items) {
         const seen = new Set<string>();

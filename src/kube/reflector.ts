@@ -59,6 +59,13 @@ export interface ReflectorOptions<T extends KubeObject> {
   maxWatchSilenceMs?: number;
   /** Backoff after failures. */
   backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
+  /**
+   * Applied to every listed item as its page arrives and to every watched
+   * object before the handler sees it (client-go's `TransformFunc`): keep
+   * only what the handler reads, so a large list and the cache hold less.
+   * Must not throw. Default: the object as received.
+   */
+  transform?: (obj: T) => T;
   /** Called on every relist and watch restart. */
   onRestart?: (
     kind: "relist" | "watch",
@@ -120,6 +127,7 @@ export async function runReflector<T extends KubeObject>(
 ): Promise<void> {
   const { client, path, handler, signal } = options;
   const random = options.random ?? Math.random;
+  const transform = options.transform ?? ((obj: T) => obj);
   const pageSize = options.pageSize ?? 500;
   const graceMs = options.watchGraceMs ?? 30_000;
   const maxSilenceMs = options.maxWatchSilenceMs ?? 90_000;
@@ -157,7 +165,9 @@ export async function runReflector<T extends KubeObject>(
         query: { ...selectors, limit: pageSize, continue: cont },
         signal,
       });
-      items.push(...(page.items ?? []));
+      // Transformed page by page: a relist of thousands of objects never
+      // holds them all as received.
+      for (const item of page.items ?? []) items.push(transform(item));
       rv = page.metadata?.resourceVersion ?? "";
       cont = page.metadata?.continue || undefined;
     } while (cont);
@@ -238,13 +248,13 @@ export async function runReflector<T extends KubeObject>(
         const next = obj.metadata?.resourceVersion;
         switch (event.type) {
           case "ADDED":
-            handler.added(obj);
+            handler.added(transform(obj));
             break;
           case "MODIFIED":
-            handler.modified(obj);
+            handler.modified(transform(obj));
             break;
           case "DELETED":
-            handler.deleted(obj);
+            handler.deleted(transform(obj));
             break;
           case "BOOKMARK":
             break;

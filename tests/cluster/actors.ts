@@ -193,7 +193,13 @@ const REPO = new URL("../../", import.meta.url).pathname;
  */
 export async function startApprover(
   cp: ControlPlane,
-  options: { name: string; tokenFile: string; args?: string[] },
+  options: {
+    name: string;
+    tokenFile: string;
+    args?: string[];
+    /** Deno flags before the permissions (e.g. the start task's `--v8-flags=…`). */
+    denoFlags?: string[];
+  },
 ): Promise<Approver> {
   const kubeconfig = await writeKubeconfig(
     cp,
@@ -208,6 +214,7 @@ export async function startApprover(
     Deno.execPath(),
     [
       "run",
+      ...(options.denoFlags ?? []),
       "--allow-net",
       "--allow-read",
       "--allow-env",

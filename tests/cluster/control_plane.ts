@@ -32,6 +32,8 @@ export interface ApiClient {
     path: string,
     body?: unknown,
     contentType?: string,
+    /** Extra request headers (e.g. `Impersonate-User`). */
+    headers?: Record<string, string>,
   ): Promise<ApiResponse<T>>;
   close(): void;
 }
@@ -50,6 +52,8 @@ export interface ControlPlane {
   admin: ApiClient;
   /** A client authenticating with a fresh certificate of the client CA. */
   clientFor(commonName: string, organizations: string[]): Promise<ApiClient>;
+  /** A fresh client certificate and key of the client CA (for streaming clients). */
+  clientPair(commonName: string, organizations: string[]): Promise<PemPair>;
   /** `kube-apiserver`, `etcd` and `kube-controller-manager` versions as they report them. */
   versions: Record<string, string>;
   procs: Record<string, Proc>;
@@ -77,6 +81,7 @@ function clientOf(
       path: string,
       body?: unknown,
       contentType = "application/json",
+      headers: Record<string, string> = {},
     ): Promise<ApiResponse<T>> {
       // GET and DELETE are retried once on a connection error: after a
       // kube-apiserver restart, a pooled keep-alive connection is dead.
@@ -88,6 +93,7 @@ function clientOf(
             Accept: "application/json",
             ...(body === undefined ? {} : { "Content-Type": contentType }),
             ...(token ? { Authorization: `Bearer ${token}` } : {}),
+            ...headers,
           },
           body: body === undefined
             ? undefined
@@ -426,14 +432,17 @@ export async function startControlPlane(
       servingCaPem,
       signingCaPem: signingCa.cert,
       admin: adminClient,
-      async clientFor(commonName, organizations) {
-        const pair = await clientCa.issue({
+      clientPair(commonName, organizations) {
+        return clientCa.issue({
           subject: [
             ...organizations.map((o) => `O=${o}`),
             `CN=${commonName}`,
           ].join(", "),
           client: true,
         });
+      },
+      async clientFor(commonName, organizations) {
+        const pair = await cp.clientPair(commonName, organizations);
         const c = clientOf(server, servingCaPem, pair);
         clients.push(c);
         return c;

@@ -1,0 +1,72 @@
+/**
+ * What the CSR cache keeps of each object (the reflector's transform).
+ *
+ * A pending kubelet-serving CSR keeps everything its decision and its
+ * approval write read, minus `metadata.managedFields` (the API server keeps
+ * its own on an update that omits them) and `status.certificate`. A CSR the
+ * controller will not cache (terminal, or another signer's) shrinks to what
+ * says so: its name, resourceVersion, signer and the mark that made it
+ * terminal, so a relist of thousands of issued certificates after a mass
+ * rotation never holds their PEM bytes and requests at once.
+ *
+ * Never throws; an object whose shape is unexpected is returned as it is, so
+ * the decision sees (and reports) exactly what the server sent.
+ *
+ * @module
+ */
+import { isTerminal, KUBELET_SERVING_SIGNER } from "../core/decision.ts";
+import type { CertificateSigningRequest } from "../core/types.ts";
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The part of `csr` the controller's cache needs.
+ *
+ * @example
+ * ```ts
+ * import { trimForCache } from "./csr_trim.ts";
+ * const issued = trimForCache({
+ *   metadata: { name: "csr-1", resourceVersion: "7", managedFields: [] },
+ *   spec: { request: "…", signerName: "kubernetes.io/kubelet-serving", usages: [] },
+ *   status: { certificate: "LS0t…", conditions: [{ type: "Approved", status: "True" }] },
+ * });
+ * // issued.spec.request === undefined; issued.metadata.managedFields === undefined
+ * ```
+ */
+export function trimForCache(
+  csr: CertificateSigningRequest,
+): CertificateSigningRequest {
+  if (!isRecord(csr) || !isRecord(csr.metadata)) return csr;
+  const { managedFields: _managed, ...metadata } = csr.metadata as
+    & CertificateSigningRequest["metadata"]
+    & { managedFields?: unknown };
+  const spec = csr.spec as unknown;
+  const status = csr.status as unknown;
+  const signerName = isRecord(spec) ? spec.signerName : undefined;
+  if (signerName !== KUBELET_SERVING_SIGNER || isTerminal(csr)) {
+    const mark: Record<string, unknown> = {};
+    if (isRecord(status)) {
+      if (status.conditions !== undefined) mark.conditions = status.conditions;
+      if (
+        status.certificate !== undefined && status.certificate !== null &&
+        status.certificate !== ""
+      ) mark.certificate = "(issued; bytes not cached)";
+    }
+    return {
+      metadata: {
+        name: metadata.name,
+        resourceVersion: metadata.resourceVersion,
+      },
+      spec: { signerName },
+      status: mark,
+    } as unknown as CertificateSigningRequest;
+  }
+  if (!isRecord(status)) return { ...csr, metadata };
+  const { certificate: _certificate, ...rest } = status;
+  return {
+    ...csr,
+    metadata,
+    status: rest,
+  } as CertificateSigningRequest;
+}
