@@ -40,6 +40,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { suppressRepeats } from "../log_repeats.ts";
 import { createRegistry } from "../metrics.ts";
 import { registerProcessMetrics } from "../process_metrics.ts";
+import { trackAccessRefusals } from "../controller/access_refusals.ts";
 import { startHttpServer } from "../serve/http.ts";
 import { errorText } from "../util/error_text.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
@@ -84,30 +85,6 @@ export function policyFromFlags(
   apiServiceIps: string[] = [],
 ): ServingPolicy {
   return servingPolicyFromFlags(flags, apiServiceIps);
-}
-
-/**
- * Says once, clearly, that the API server refuses the daemon's credentials
- * (401), and once that it accepts them again; returns the new state.
- */
-function reportCredentials(
-  log: Logger,
-  refused: boolean,
-  status: number,
-  request: string,
-): boolean {
-  if (status === 401 && !refused) {
-    log.error(
-      "the API server rejects this client's credentials (401 Unauthorized): check the service-account token or the kubeconfig's credentials; not ready, and nothing is approved until they are accepted",
-      { request },
-    );
-    return true;
-  }
-  if (refused && status >= 200 && status < 300) {
-    log.info("the API server accepts this client's credentials again");
-    return false;
-  }
-  return refused;
 }
 
 /** The resource (and subresource) a request path names, for metric labels. */
@@ -222,7 +199,7 @@ export async function runDaemon(
   // Unset flags (undefined at run time) select the automatic mode.
   const explicitQps = flags.kubeApiQps;
   const explicitBurst = flags.kubeApiBurst;
-  let credentialsRefused = false;
+  const access = trackAccessRefusals(log);
   let client: KubeClient;
   try {
     client = createKubeClient(connection, {
@@ -233,12 +210,7 @@ export async function runDaemon(
       userAgent: `kubelet-rubber-stamp/${VERSION}`,
       onResponse({ method, path, status, seconds }) {
         const resource = resourceOf(path);
-        credentialsRefused = reportCredentials(
-          log,
-          credentialsRefused,
-          status,
-          `${method} ${path.split("?")[0]}`,
-        );
+        access.observe({ method, path: path.split("?")[0], status });
         apiRequests.inc({ verb: method, resource, code: String(status) });
         apiLatency.observe(seconds, { verb: method, resource });
       },
@@ -397,6 +369,13 @@ export async function runDaemon(
           return true;
         },
         ready: () => {
+          const refused = access.refused();
+          if (refused.length > 0) {
+            return {
+              ok: false,
+              detail: `the API server refuses ${refused.join(", ")}`,
+            };
+          }
           if (!policy) {
             return { ok: false, detail: "API service IPs not discovered yet" };
           }

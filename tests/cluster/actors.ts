@@ -184,6 +184,55 @@ export async function serviceAccountToken(
   return token;
 }
 
+/**
+ * The same ServiceAccount token, expired: its claims with `exp` an hour ago
+ * (and `iat`/`nbf` before it), signed again with the control plane's
+ * service-account key (ES256), as a token the kubelet-rubber-stamp Pod kept
+ * past its expiry would be.
+ */
+export async function expiredCopy(
+  cp: ControlPlane,
+  token: string,
+): Promise<string> {
+  const [header, payload] = token.split(".");
+  const fromB64url = (s: string) =>
+    JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(s, {
+      alphabet: "base64url",
+    })));
+  const toB64url = (v: unknown) =>
+    new TextEncoder().encode(JSON.stringify(v)).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+  const claims = fromB64url(payload);
+  const now = Math.floor(Date.now() / 1000);
+  claims.iat = now - 7200;
+  claims.nbf = now - 7200;
+  claims.exp = now - 3600;
+  const pem = await Deno.readTextFile(`${cp.dir}/pki/sa.key`);
+  const der = Uint8Array.fromBase64(
+    pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""),
+  );
+  const key = await crypto.subtle.importKey(
+    "pkcs8",
+    der,
+    { name: "ECDSA", namedCurve: "P-256" },
+    false,
+    ["sign"],
+  );
+  const signingInput = `${toB64url(fromB64url(header))}.${toB64url(claims)}`;
+  const signature = new Uint8Array(
+    await crypto.subtle.sign(
+      { name: "ECDSA", hash: "SHA-256" },
+      key,
+      new TextEncoder().encode(signingInput),
+    ),
+  );
+  return `${signingInput}.${
+    signature.toBase64({ alphabet: "base64url", omitPadding: true })
+  }`;
+}
+
 const REPO = new URL("../../", import.meta.url).pathname;
 
 /**

@@ -58,10 +58,11 @@ export interface ControlPlane {
   versions: Record<string, string>;
   procs: Record<string, Proc>;
   /**
-   * Stops kube-apiserver (SIGTERM, SIGKILL after 10 s) and starts it again
-   * on the same port; resolves to how the old process ended.
+   * Stops kube-apiserver (SIGTERM, SIGKILL after `graceMs`, default 10 s)
+   * and starts it again on the same port; resolves to how the old process
+   * ended and when.
    */
-  restartApiServer(): Promise<string>;
+  restartApiServer(graceMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -449,15 +450,17 @@ export async function startControlPlane(
       },
       versions,
       procs,
-      async restartApiServer() {
+      async restartApiServer(graceMs = 10_000) {
         const old = procs["kube-apiserver"];
-        await old.stop(10_000);
+        const t0 = performance.now();
+        await old.stop(graceMs);
         const status = await old.status;
+        const ms = Math.round(performance.now() - t0);
         procs["kube-apiserver"] = startApiServer();
         await waitReady();
         return status.signal
-          ? `killed by ${status.signal}`
-          : `exited with code ${status.code}`;
+          ? `killed by ${status.signal} ${ms} ms after SIGTERM`
+          : `exited with code ${status.code} ${ms} ms after SIGTERM`;
       },
       stop: stopAll,
     };

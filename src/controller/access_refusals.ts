@@ -1,0 +1,121 @@
+/**
+ * What the API server refuses the approver: its credentials (401) or a
+ * permission (403). Each refusal is said once, clearly, as an error naming
+ * what is refused and what to check; the daemon is not ready while anything
+ * it needs is refused; and once the server allows it again, that is said
+ * once too.
+ *
+ * Apart from the daemon's wiring because it is a small state machine with its
+ * own tests: which requests are optional (Events are best effort; the
+ * `default/kubernetes` Service only refines the protected IPs) and how a
+ * request is named as RBAC names it (`update certificatesigningrequests/approval`).
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+
+/** One answer of the API server, as the client reports it. */
+export interface ApiAnswer {
+  /** HTTP method, or `WATCH` for a watch. */
+  method: string;
+  /** Request path without the query. */
+  path: string;
+  status: number;
+}
+
+/** Tracks refusals; see the module doc. */
+export interface AccessRefusals {
+  /** Feeds one answer. */
+  observe(answer: ApiAnswer): void;
+  /** What is refused now (`credentials`, or `<verb> <resource>`), for readiness. */
+  refused(): string[];
+}
+
+/** Resources whose refusal costs nothing essential (see the module doc). */
+export const OPTIONAL_RESOURCES: ReadonlySet<string> = new Set([
+  "events",
+  "services",
+]);
+
+/**
+ * The RBAC verb and resource of a request: `/api/v1/nodes` GET → list nodes,
+ * `/apis/g/v/certificatesigningrequests/csr-1/approval` PUT → update
+ * certificatesigningrequests/approval.
+ *
+ * @example
+ * ```ts
+ * import { rbacRequest } from "./access_refusals.ts";
+ * rbacRequest("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval");
+ * // { verb: "update", resource: "certificatesigningrequests/approval" }
+ * rbacRequest("WATCH", "/api/v1/nodes"); // { verb: "watch", resource: "nodes" }
+ * ```
+ */
+export function rbacRequest(
+  method: string,
+  path: string,
+): { verb: string; resource: string } {
+  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
+  // /api/v1/... or /apis/group/version/...; skip namespaces/<ns>.
+  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const [resource = "unknown", name, sub] = rest;
+  const verb = method === "WATCH"
+    ? "watch"
+    : method === "GET"
+    ? name === undefined ? "list" : "get"
+    : method === "POST"
+    ? "create"
+    : method === "PUT"
+    ? "update"
+    : method.toLowerCase();
+  return { verb, resource: sub ? `${resource}/${sub}` : resource };
+}
+
+const CREDENTIALS = "credentials";
+
+/**
+ * Starts tracking; `log` receives the error and recovery lines.
+ *
+ * @example
+ * ```ts
+ * import { trackAccessRefusals } from "./access_refusals.ts";
+ * const lines: string[] = [];
+ * const log = { error: (m: string) => lines.push(m), warn() {}, info: (m: string) => lines.push(m), debug() {} };
+ * const access = trackAccessRefusals(log as never);
+ * access.observe({ method: "POST", path: "/apis/authorization.k8s.io/v1/subjectaccessreviews", status: 403 });
+ * access.refused(); // ["create subjectaccessreviews"]
+ * ```
+ */
+export function trackAccessRefusals(
+  log: Logger,
+  optional: ReadonlySet<string> = OPTIONAL_RESOURCES,
+): AccessRefusals {
+  const refused = new Set<string>();
+  return {
+    observe({ method, path, status }) {
+      const ok = status >= 200 && status < 300;
+      if (status === 401 && !refused.has(CREDENTIALS)) {
+        refused.add(CREDENTIALS);
+        log.error(
+          "the API server rejects this client's credentials (401 Unauthorized): check the service-account token or the kubeconfig's credentials; not ready, and nothing is approved until they are accepted",
+          { request: `${method} ${path}` },
+        );
+      } else if (ok && refused.delete(CREDENTIALS)) {
+        log.info("the API server accepts this client's credentials again");
+      }
+      const { verb, resource } = rbacRequest(method, path);
+      if (optional.has(resource)) return;
+      const key = `${verb} ${resource}`;
+      if (status === 403 && !refused.has(key)) {
+        refused.add(key);
+        log.error(
+          `the API server forbids ${key} (403 Forbidden): the approver's ServiceAccount lacks this RBAC permission (see deploy/base/rbac-approver.yaml); not ready, and nothing is approved while it is refused`,
+          { request: `${method} ${path}`, verb, resource },
+        );
+      } else if (ok && refused.delete(key)) {
+        log.info(`the API server allows ${key} again`, { verb, resource });
+      }
+    },
+    refused: () => [...refused],
+  };
+}
