@@ -4,28 +4,19 @@
  * replica, so the double's request log attributes every request), against
  * one API server double that authorizes them with the RBAC in deploy/.
  */
-import { runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
-import type { ReconcileResult } from "../../src/controller/approver.ts";
-import { staticTokenSource } from "../../src/kube/token_source.ts";
-import { createLogger } from "../../src/log.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { type ApiServer, startApiServer } from "../support/api_server.ts";
-import type {
-  RequestAttributes,
-  UserInfo,
-} from "../support/api_server/types.ts";
+import type { ApiServer } from "../support/api_server.ts";
 import {
+  APPROVER_NAMESPACE,
   APPROVER_USER,
-  conditionOf,
-  createKubeletCsr,
-  deployRbacAuthorizers,
-} from "../support/fixture.ts";
+  holderOf,
+  startCluster,
+} from "../support/cluster.ts";
+import { createKubeletCsr } from "../support/fixture.ts";
+import { until } from "../support/until.ts";
 import { parsePrometheus } from "../support/prometheus.ts";
 import { assertAllowedByDeploy, loadDeployPolicy } from "../support/rbac.ts";
 
-const NAMESPACE = "kubelet-rubber-stamp";
-const LEASE = "kubelet-rubber-stamp";
 const LEASE_MS = 1_000;
 const RETRY_MS = 100;
 /** Short timings: a crashed leader's Lease expires after one second. */
@@ -45,28 +36,6 @@ const MAX_POLL_MS = RETRY_MS * 2.2;
 /** For a loaded 2-core machine shared with other test runs. */
 const SLACK_MS = 1_500;
 
-const SA_GROUPS = [
-  "system:serviceaccounts",
-  `system:serviceaccounts:${NAMESPACE}`,
-  "system:authenticated",
-];
-
-/** One in-process daemon. */
-interface Replica {
-  name: string;
-  identity: string;
-  /** The extra group its token carries: attributes its requests in `api.requests`. */
-  group: string;
-  port: number;
-  logs: string[];
-  reconciled: { name: string; result: ReconcileResult }[];
-  /** Settles with the exit code once the daemon has returned. */
-  exit: Promise<number>;
-  /** Graceful stop (what SIGTERM does); resolves to the exit code. */
-  stop(): Promise<number>;
-  status(path: string): Promise<{ status: number; body: string }>;
-}
-
 /** A successful write of the Lease, as the double saw it. */
 interface LeaseWrite {
   at: number;
@@ -81,63 +50,19 @@ interface ApprovalAttempt {
   holderIdentity: string;
 }
 
-function holderOf(api: ApiServer): string | undefined {
-  const lease = (api.leases() as {
-    metadata: { name: string; namespace: string };
-    spec?: { holderIdentity?: string };
-  }[]).find((l) =>
-    l.metadata.name === LEASE && l.metadata.namespace === NAMESPACE
-  );
-  return lease ? lease.spec?.holderIdentity ?? "" : undefined;
-}
-
-async function until(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!await predicate()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /**
- * The double plus any number of replicas, with a crash switch: a crashed
- * replica's requests are all answered 503 (it can neither renew nor release
- * the Lease, nor write anything), which is what the others see of a
- * process that died.
+ * A cluster of replicas electing a leader (see support/cluster.ts; each has
+ * its own token, so the double's log attributes its requests), recording
+ * every Lease write and every approval attempt with the holder at that
+ * instant.
  */
-async function startCluster() {
-  const tokens: Record<string, UserInfo> = {};
-  const api = await startApiServer({
-    ...(await deployRbacAuthorizers()),
-    tokens,
-  });
-  const replicas: Replica[] = [];
-  const crashed = new Set<string>();
+async function startReplicas() {
+  const cluster = await startCluster();
+  const { api } = cluster;
   const leaseWrites: LeaseWrite[] = [];
   const attempts: ApprovalAttempt[] = [];
-  const http = Deno.createHttpClient({});
-
-  const replicaOf = (attrs: RequestAttributes) =>
-    replicas.find((r) => attrs.groups.includes(r.group));
-
   api.faults.intercept = (_req, attrs) => {
-    const who = replicaOf(attrs);
-    if (who && crashed.has(who.name)) {
-      return Response.json({
-        kind: "Status",
-        apiVersion: "v1",
-        status: "Failure",
-        reason: "ServiceUnavailable",
-        message: "test: this replica has crashed",
-        code: 503,
-      }, { status: 503 });
-    }
+    const who = cluster.daemonOf(attrs);
     if (who && attrs.subresource === "approval" && attrs.verb === "update") {
       attempts.push({
         csr: attrs.name,
@@ -155,159 +80,29 @@ async function startCluster() {
     ) {
       leaseWrites.push({
         at: Date.now(),
-        by: replicaOf(attrs)?.name ?? attrs.user,
+        by: cluster.daemonOf(attrs)?.name ?? attrs.user,
         holder: holderOf(api) ?? "",
       });
     }
   };
-
-  async function start(name: string, flags: string[]): Promise<Replica> {
-    const group = `test:replica:${name}`;
-    tokens[`token-${name}`] = {
-      username: APPROVER_USER,
-      groups: [...SA_GROUPS, group],
-    };
-    api.setTokens({ ...tokens });
-    const ac = new AbortController();
-    const logs: string[] = [];
-    const reconciled: Replica["reconciled"] = [];
-    let bound!: (port: number) => void;
-    const listening = new Promise<number>((r) => bound = r);
-    const exit = runDaemon(
-      parseFlags([
-        "--listen=127.0.0.1:0",
-        "--log-format=json",
-        "--log-level=debug",
+  const start = (name: string, flags: string[]) =>
+    cluster.start({
+      name,
+      flags: [
         "--leader-elect=true",
-        `--leader-elect-namespace=${NAMESPACE}`,
+        `--leader-elect-namespace=${APPROVER_NAMESPACE}`,
         "--kube-api-qps=0",
         ...flags,
-      ]),
-      {
-        connection: {
-          server: api.url,
-          caPem: api.caPem,
-          tokenSource: staticTokenSource(`token-${name}`),
-          source: "test API server double",
-        },
-        identity: `replica-${name}`,
-        log: createLogger({
-          format: "json",
-          level: "debug",
-          write: (l) => logs.push(l),
-        }),
-        signal: ac.signal,
-        onListening: bound,
-        onReconciled: (csr, result) => reconciled.push({ name: csr, result }),
-        watchTimeoutSeconds: () => 2,
-        watchGraceMs: 500,
-        backoff: { initialMs: 20, maxMs: 200 },
-        retry: { baseDelayMs: 20, maxDelayMs: 200 },
-      },
-    );
-    const port = await Promise.race([
-      listening,
-      exit.then((code) => {
-        throw new Error(
-          `replica ${name} exited ${code} before listening\n${logs.join("\n")}`,
-        );
-      }),
-    ]);
-    const replica: Replica = {
-      name,
-      identity: `replica-${name}`,
-      group,
-      port,
-      logs,
-      reconciled,
-      exit,
-      stop() {
-        ac.abort();
-        return exit;
-      },
-      async status(path) {
-        const r = await fetch(`http://127.0.0.1:${port}${path}`, {
-          client: http,
-        });
-        return { status: r.status, body: await r.text() };
-      },
-    };
-    replicas.push(replica);
-    return replica;
-  }
-
+      ],
+      deps: { identity: `replica-${name}` },
+    });
   return {
-    api,
-    replicas,
+    ...cluster,
     leaseWrites,
     attempts,
     start,
-    /** Starts several replicas at once (they race for the Lease). */
-    startAll(names: string[], flags: string[]) {
-      return Promise.all(names.map((n) => start(n, flags)));
-    },
-    /** The replica the Lease names, once one does. */
-    async leader(timeoutMs = 10_000): Promise<Replica> {
-      let found: Replica | undefined;
-      await until(
-        () => {
-          const holder = holderOf(api);
-          found = replicas.find((r) =>
-            r.identity === holder && !crashed.has(r.name)
-          );
-          return found !== undefined;
-        },
-        timeoutMs,
-        "a live replica to hold the Lease",
-      );
-      return found!;
-    },
-    /** Simulates the process dying: no release, no further request succeeds. */
-    crash(replica: Replica): Promise<number> {
-      crashed.add(replica.name);
-      return replica.stop();
-    },
-    /** Successful approval writes per replica name. */
-    approvalsBy(): Map<string, number> {
-      const m = new Map<string, number>();
-      for (const r of api.requests) {
-        if (
-          r.subresource === "approval" && r.verb === "update" &&
-          r.status === 200
-        ) {
-          const by = replicaOf(r)?.name ?? r.user;
-          m.set(by, (m.get(by) ?? 0) + 1);
-        }
-      }
-      return m;
-    },
-    approved(names: string[]): boolean {
-      return names.every((n) =>
-        conditionOf(api.getCsr(n), "Approved")?.status === "True"
-      );
-    },
-    async [Symbol.asyncDispose]() {
-      for (const r of replicas) r.stop();
-      await Promise.all(replicas.map((r) => r.exit));
-      http.close();
-      await api.stop();
-      // Exactly once means attempts, whoever led: no CSR may see a second
-      // approval write, refused or not.
-      const attempts = new Map<string, number>();
-      for (const r of api.requests) {
-        if (r.subresource === "approval" && r.verb === "update") {
-          attempts.set(r.name, (attempts.get(r.name) ?? 0) + 1);
-        }
-      }
-      const repeated = [...attempts].filter(([, n]) => n > 1);
-      if (repeated.length > 0) {
-        throw new Error(
-          `approval write attempts beyond the first: ${
-            repeated.map(([name, n]) => `${name}: ${n}`).join(", ")
-          }`,
-        );
-      }
-    },
+    startAll: (names: string[], flags: string[]) =>
+      Promise.all(names.map((n) => start(n, flags))),
   };
 }
 
@@ -330,7 +125,7 @@ function leaderGauge(text: string): number | undefined {
 }
 
 Deno.test("two replicas: exactly one leads and approves; the follower stays synced, ready and out of the way", async () => {
-  await using cluster = await startCluster();
+  await using cluster = await startReplicas();
   const [a, b] = await cluster.startAll(["a", "b"], FAST);
   const leader = await cluster.leader();
   const follower = leader === a ? b : a;
@@ -384,7 +179,7 @@ Deno.test("two replicas: exactly one leads and approves; the follower stays sync
 });
 
 Deno.test("a crashed leader (no release) is replaced after the lease duration + retry period, not before", async () => {
-  await using cluster = await startCluster();
+  await using cluster = await startReplicas();
   const a = await cluster.start("a", FAST);
   assertEquals((await cluster.leader()).name, "a");
   const b = await cluster.start("b", FAST);
@@ -447,7 +242,7 @@ Deno.test("a crashed leader (no release) is replaced after the lease duration + 
 });
 
 Deno.test("a gracefully stopped leader releases the Lease and the follower takes over within a few seconds", async () => {
-  await using cluster = await startCluster();
+  await using cluster = await startReplicas();
   const a = await cluster.start("a", SLOW_EXPIRY);
   assertEquals((await cluster.leader()).name, "a");
   const b = await cluster.start("b", SLOW_EXPIRY);
@@ -486,7 +281,7 @@ Deno.test("a gracefully stopped leader releases the Lease and the follower takes
 
 Deno.test("200 CSRs while leadership moves (graceful stops and a crash): each approved exactly once, only by the Lease holder", async () => {
   const policy = await loadDeployPolicy("deploy");
-  await using cluster = await startCluster();
+  await using cluster = await startReplicas();
   await cluster.startAll(["r0", "r1"], FAST);
   await cluster.leader();
   let next = 2;

@@ -4,45 +4,19 @@
  * kubeconfig, leads, approves, and gets a signal.
  */
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import { type ApiServer, startApiServer } from "../support/api_server.ts";
+import type { ApiServer } from "../support/api_server.ts";
 import {
-  APPROVER_USER,
-  conditionOf,
-  createKubeletCsr,
-  deployRbacAuthorizers,
-} from "../support/fixture.ts";
+  APPROVER_NAMESPACE as NAMESPACE,
+  APPROVER_TOKEN,
+  leaseOf,
+  startCluster,
+} from "../support/cluster.ts";
+import { conditionOf, createKubeletCsr } from "../support/fixture.ts";
+import { until } from "../support/until.ts";
 
-const NAMESPACE = "kubelet-rubber-stamp";
 /** What the issue promises: exit 0 within 5 s of SIGTERM. */
 const EXIT_WITHIN_MS = 5_000;
 const MOD = new URL("../../mod.ts", import.meta.url).pathname;
-
-function leaseOf(api: ApiServer) {
-  return (api.leases() as {
-    metadata: { name: string; namespace: string };
-    spec?: { holderIdentity?: string };
-  }[]).find((l) =>
-    l.metadata.name === "kubelet-rubber-stamp" &&
-    l.metadata.namespace === NAMESPACE
-  );
-}
-
-async function until(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  logs: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!await predicate()) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs}ms waiting for ${what}\n${logs()}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -67,7 +41,7 @@ async function writeKubeconfig(dir: string, api: ApiServer): Promise<string> {
       "users:",
       "  - name: approver",
       "    user:",
-      "      token: approver-token",
+      `      token: ${APPROVER_TOKEN}`,
       "contexts:",
       "  - name: double",
       `    context: { cluster: double, user: approver, namespace: ${NAMESPACE} }`,
@@ -80,19 +54,10 @@ async function writeKubeconfig(dir: string, api: ApiServer): Promise<string> {
 
 /** The double, a kubeconfig for it and the CLI running against it. */
 async function startCli() {
-  const api = await startApiServer({
-    ...(await deployRbacAuthorizers()),
-    tokens: {
-      "approver-token": {
-        username: APPROVER_USER,
-        groups: [
-          "system:serviceaccounts",
-          `system:serviceaccounts:${NAMESPACE}`,
-          "system:authenticated",
-        ],
-      },
-    },
-  });
+  // A cluster whose one daemon is the CLI as a process. No exactly-once
+  // check on stop: the hung-API case leaves an approval write in the air.
+  const cluster = await startCluster({ exactlyOnce: false });
+  const { api } = cluster;
   const dir = await Deno.makeTempDir({ prefix: "krs-shutdown-" });
   const kubeconfig = await writeKubeconfig(dir, api);
   const port = freePort();
@@ -180,7 +145,7 @@ async function startCli() {
       await child.status;
       await drained;
       http.close();
-      await api.stop();
+      await cluster.stop();
       await Deno.remove(dir, { recursive: true });
     },
   };
