@@ -9,7 +9,7 @@
 # building needs that host reachable (GitHub-hosted runners have it).
 
 # Keep this version equal to PINNED_DENO_VERSION in src/version.ts
-# (tests/dockerfile_test.ts checks it).
+# (tests/repo/dockerfile_test.ts checks it).
 FROM --platform=$BUILDPLATFORM denoland/deno:2.9.6 AS build
 ARG TARGETARCH
 WORKDIR /app
@@ -23,7 +23,7 @@ COPY mod.ts ./
 COPY src/ ./src/
 
 # The permission flags and the V8 flags are baked into the binary and must
-# equal those of the `start` task in deno.json (tests/dockerfile_test.ts
+# equal those of the `start` task in deno.json (tests/repo/dockerfile_test.ts
 # checks both), so that what `deno task start` and `deno task bench` measure
 # is what ships. The V8 flags were chosen by measurement (README,
 # Performance): lite mode and a 1 MiB semi-space keep the peak RSS within

@@ -178,7 +178,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
 
 /**
  * The `--v8-flags=...` arguments of the `start` task in deno.json: the V8
- * flags the image is compiled with (tests/dockerfile_test.ts keeps the two
+ * flags the image is compiled with (tests/repo/dockerfile_test.ts keeps the two
  * equal), so that the bench measures what ships.
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * The long run of the decision core's properties (`deno task fuzz`): the
- * same properties as `tests/decision_property_test.ts`, with a random seed
+ * same properties as `tests/property/decision_property_test.ts`, with a random seed
  * (printed, so a failure can be replayed) and many more runs.
  *
  * ```sh

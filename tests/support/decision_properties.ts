@@ -1,6 +1,6 @@
 /**
  * The properties of the decision core, shared by the CI property test
- * (`tests/decision_property_test.ts`, fixed seed) and the long fuzz run
+ * (`tests/property/decision_property_test.ts`, fixed seed) and the long fuzz run
  * (`fuzz/decision_fuzz.ts`, random seed):
  *
  * - `hostile-objects`: any CSR-shaped object (wrong types, missing fields,

@@ -1,35 +1,21 @@
 /**
  * An API server double plus a running daemon wired to it, for end-to-end
- * tests of the approver.
+ * tests of the approver: a cluster of one daemon (see `cluster.ts`), and
+ * what a kubelet does to it (`createKubeletCsr`, `submitCsr`).
  *
  * @module
  */
-import { type DaemonDeps, runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import type { DaemonDeps } from "../../src/cli/daemon.ts";
 import type { ReconcileResult } from "../../src/controller/approver.ts";
 import type { CertificateSigningRequest } from "../../src/core/types.ts";
-import { staticTokenSource } from "../../src/kube/token_source.ts";
-import { createLogger } from "../../src/log.ts";
-import {
-  type ApiServer,
-  type ApiServerOptions,
-  type RequestAttributes,
-  startApiServer,
-  type UserInfo,
-} from "./api_server.ts";
-import {
-  authorizeRequest,
-  loadDeployPolicy,
-  policyFromObjects,
-  type RbacPolicy,
-} from "./rbac.ts";
+import type { ApiServer, ApiServerOptions, UserInfo } from "./api_server.ts";
+import { startCluster } from "./cluster.ts";
+import { grantCsrRequester } from "./deploy_rbac.ts";
+import { until } from "./until.ts";
 import { makeServingCsr, type ServingCsrOptions } from "./csr_factory.ts";
 
-let deployPolicy: Promise<RbacPolicy> | undefined;
-
-/** The approver's identity in the fixture, as in deploy/. */
-export const APPROVER_USER =
-  "system:serviceaccount:kubelet-rubber-stamp:kubelet-rubber-stamp";
+export { APPROVER_USER } from "./cluster.ts";
+export { deployRbacAuthorizers } from "./deploy_rbac.ts";
 
 /** A running double + daemon. */
 export interface Fixture {
@@ -62,202 +48,6 @@ export interface Fixture {
   status(path: string): Promise<{ status: number; body: string }>;
 }
 
-const CSR_GROUP = "certificates.k8s.io";
-const CSRS = "certificatesigningrequests";
-
-/**
- * The part of Kubernetes' default (bootstrap) RBAC that matters here, beside
- * what deploy/ ships: `cluster-admin` for `system:masters`, the
- * `system:node-bootstrapper` ClusterRole (create and read CSRs) for
- * `system:bootstrappers`, and kubeadm's
- * `system:certificates.k8s.io:certificatesigningrequests:selfnodeclient`
- * binding for `system:nodes` (client certificate renewal: a different
- * virtual subresource than the approver's `selfnodeserver`).
- */
-const KUBERNETES_DEFAULTS = policyFromObjects([
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: "cluster-admin" },
-    rules: [
-      { apiGroups: ["*"], resources: ["*"], verbs: ["*"] },
-      { nonResourceURLs: ["*"], verbs: ["*"] },
-    ],
-  },
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: "cluster-admin" },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name: "cluster-admin",
-    },
-    subjects: [{
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "Group",
-      name: "system:masters",
-    }],
-  },
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: "system:node-bootstrapper" },
-    rules: [{
-      apiGroups: [CSR_GROUP],
-      resources: [CSRS],
-      verbs: ["create", "get", "list", "watch"],
-    }],
-  },
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: "kubeadm:kubelet-bootstrap" },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name: "system:node-bootstrapper",
-    },
-    subjects: [{
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "Group",
-      name: "system:bootstrappers",
-    }],
-  },
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: {
-      name:
-        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-    },
-    rules: [{
-      apiGroups: [CSR_GROUP],
-      resources: [`${CSRS}/selfnodeclient`],
-      verbs: ["create"],
-    }],
-  },
-  {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: "kubeadm:node-autoapprove-certificate-rotation" },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name:
-        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-    },
-    subjects: [{
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "Group",
-      name: "system:nodes",
-    }],
-  },
-]);
-
-function union(a: RbacPolicy, b: RbacPolicy): RbacPolicy {
-  return {
-    roles: [...a.roles, ...b.roles],
-    clusterRoles: [...a.clusterRoles, ...b.clusterRoles],
-    roleBindings: [...a.roleBindings, ...b.roleBindings],
-    clusterRoleBindings: [...a.clusterRoleBindings, ...b.clusterRoleBindings],
-  };
-}
-
-/**
- * Non-node identities a test let create CSRs (as an admin binding
- * `system:node-bootstrapper` to that user would), per double.
- */
-const requesterGrants = new WeakMap<ApiServer, Set<string>>();
-
-const isCsrRead = (a: RequestAttributes) =>
-  a.apiGroup === CSR_GROUP && a.resource === CSRS && a.subresource === "" &&
-  ["get", "list", "watch"].includes(a.verb);
-const isCsrCreate = (a: RequestAttributes) =>
-  a.apiGroup === CSR_GROUP && a.resource === CSRS && a.subresource === "" &&
-  a.verb === "create";
-
-/**
- * What a node may do with CSRs, as the Node authorizer and the `system:node`
- * role allow a kubelet: create them, and read its own (by name: a get, or a
- * list/watch with a `metadata.name` field selector, as the kubelet's
- * certificate manager does). Stricter than Kubernetes, which lets a node read
- * every CSR. `undefined`: not a node request, ask RBAC.
- */
-function nodeAuthorizer(
-  attrs: RequestAttributes,
-  user: UserInfo,
-  server: ApiServer,
-): boolean | undefined {
-  if (
-    !user.username.startsWith("system:node:") ||
-    !(user.groups ?? []).includes("system:nodes")
-  ) return undefined;
-  if (isCsrCreate(attrs)) return true;
-  if (isCsrRead(attrs) && attrs.name !== "") {
-    return server.getCsr(attrs.name)?.spec.username === user.username;
-  }
-  return undefined;
-}
-
-/**
- * Authorizers for the API double for every identity: the approver gets
- * exactly the RBAC that deploy/ ships (so a request the manifests do not
- * allow fails the tests); nodes may create CSRs and read their own;
- * `system:masters` may do anything; everyone else only what Kubernetes'
- * default bindings and deploy/ give them. SubjectAccessReviews are answered
- * from the same rules (so nodes are auto-approved only through the
- * selfnodeserver binding deploy/ grants).
- *
- * @example
- * ```ts ignore
- * const api = await startApiServer({ ...(await deployRbacAuthorizers()) });
- * ```
- */
-export async function deployRbacAuthorizers(): Promise<
-  Pick<ApiServerOptions, "authorize" | "sarAuthorize">
-> {
-  const policy = union(
-    await (deployPolicy ??= loadDeployPolicy("deploy")),
-    KUBERNETES_DEFAULTS,
-  );
-  return {
-    authorize: (attrs, user, server) => {
-      const byNode = nodeAuthorizer(attrs, user, server);
-      if (byNode !== undefined) return byNode;
-      if (
-        requesterGrants.get(server)?.has(user.username) &&
-        (isCsrCreate(attrs) || isCsrRead(attrs))
-      ) return true;
-      return authorizeRequest(policy, {
-        user: user.username,
-        groups: user.groups ?? [],
-        verb: attrs.verb,
-        apiGroup: attrs.apiGroup,
-        resource: attrs.resource,
-        subresource: attrs.subresource,
-        name: attrs.name,
-        namespace: attrs.namespace,
-        path: attrs.path,
-      }).allowed;
-    },
-    sarAuthorize: (spec) => {
-      const ra = spec.resourceAttributes ?? {};
-      const d = authorizeRequest(policy, {
-        user: spec.user ?? "",
-        groups: spec.groups ?? [],
-        verb: ra.verb ?? "",
-        apiGroup: ra.group ?? "",
-        resource: ra.resource ?? "",
-        subresource: ra.subresource ?? "",
-        name: ra.name ?? "",
-        namespace: ra.namespace ?? "",
-      });
-      return { allowed: d.allowed, reason: d.by };
-    },
-  };
-}
-
 /** Options of {@linkcode startFixture}. */
 export interface FixtureOptions {
   flags?: string[];
@@ -286,133 +76,39 @@ export interface FixtureOptions {
 export async function startFixture(
   options: FixtureOptions = {},
 ): Promise<Fixture> {
-  const api = await startApiServer({
-    ...(await deployRbacAuthorizers()),
-    tokens: {
-      "approver-token": {
-        username: APPROVER_USER,
-        groups: [
-          "system:serviceaccounts",
-          "system:serviceaccounts:kubelet-rubber-stamp",
-          "system:authenticated",
-        ],
-      },
-    },
-    ...options.api,
+  // A cluster of one daemon, on the approver's shared token.
+  const cluster = await startCluster({
+    api: options.api,
+    exactlyOnce: !options.retriedApprovalWrites,
   });
+  const { api } = cluster;
   await options.before?.(api);
-  const logs: string[] = [];
-  const reconciled: Fixture["reconciled"] = [];
-  const ac = new AbortController();
-  let port = 0;
-  let listening!: () => void;
-  const bound = new Promise<void>((r) => listening = r);
-  const daemon = runDaemon(
-    parseFlags([
-      "--listen=127.0.0.1:0",
-      "--log-format=json",
-      "--log-level=debug",
-      ...(options.flags ?? []),
-    ]),
-    {
-      connection: {
-        server: api.url,
-        caPem: api.caPem,
-        tokenSource: staticTokenSource("approver-token"),
-        source: "test API server double",
-      },
-      log: createLogger({
-        format: "json",
-        level: "debug",
-        write: (l) => logs.push(l),
-      }),
-      signal: ac.signal,
-      onListening: (p) => {
-        port = p;
-        listening();
-      },
-      onReconciled: (name, result) => reconciled.push({ name, result }),
-      watchTimeoutSeconds: () => 2,
-      watchGraceMs: 500,
-      backoff: { initialMs: 20, maxMs: 200 },
-      retry: { baseDelayMs: 20, maxDelayMs: 200 },
-      ...options.deps,
-    },
-  );
-  await Promise.race([bound, daemon]);
-  let exit: number | undefined;
-  const stopDaemon = async () => {
-    ac.abort();
-    exit = await daemon;
-    return exit;
-  };
-  const http = Deno.createHttpClient({});
+  const daemon = await cluster.start({
+    name: "fixture",
+    flags: options.flags,
+    deps: options.deps,
+    ownToken: false,
+    mustListen: false,
+  });
   return {
     api,
-    get port() {
-      return port;
-    },
-    logs,
-    reconciled,
-    stopDaemon,
-    async stop() {
-      if (exit === undefined) await stopDaemon();
-      http.close();
-      await api.stop();
-      if (!options.retriedApprovalWrites) {
-        const repeated = [...attemptsOf(api)].filter(([, n]) => n > 1);
-        if (repeated.length > 0) {
-          throw new Error(
-            `approval write attempts beyond the first: ${
-              repeated.map(([name, n]) => `${name}: ${n}`).join(", ")
-            }`,
-          );
-        }
-      }
-    },
-    async until(predicate, timeoutMs = 10_000, what = "condition") {
-      const deadline = Date.now() + timeoutMs;
-      while (!predicate()) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `timed out after ${timeoutMs}ms waiting for ${what}\n${
-              logs.slice(-30).join("\n")
-            }`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
-    approvalWrites() {
-      return attemptsOf(api, (status) => status >= 200 && status < 300);
-    },
-    approvalAttempts() {
-      return attemptsOf(api);
-    },
-    async status(path) {
-      const r = await fetch(`http://127.0.0.1:${port}${path}`, {
-        client: http,
-      });
-      return { status: r.status, body: await r.text() };
-    },
+    port: daemon.port,
+    logs: daemon.logs,
+    reconciled: daemon.reconciled,
+    stopDaemon: () => daemon.stop(),
+    stop: () => cluster.stop(),
+    until: (predicate, timeoutMs = 10_000, what = "condition") =>
+      until(
+        predicate,
+        timeoutMs,
+        what,
+        () => daemon.logs.slice(-30).join("\n"),
+      ),
+    approvalWrites: () =>
+      cluster.approvalAttempts((status) => status >= 200 && status < 300),
+    approvalAttempts: () => cluster.approvalAttempts(),
+    status: (path) => daemon.status(path),
   };
-}
-
-/** Approval writes per CSR name, of every status or of those `status` picks. */
-function attemptsOf(
-  api: ApiServer,
-  status: (code: number) => boolean = () => true,
-): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const r of api.requests) {
-    if (
-      r.subresource === "approval" &&
-      (r.verb === "update" || r.verb === "patch") && status(r.status)
-    ) {
-      m.set(r.name, (m.get(r.name) ?? 0) + 1);
-    }
-  }
-  return m;
 }
 
 /**
@@ -441,9 +137,7 @@ export async function submitCsr(
     ...(csr.spec.extra ? { extra: csr.spec.extra } : {}),
   };
   if (!(identity.groups ?? []).includes("system:nodes")) {
-    let granted = requesterGrants.get(api);
-    if (!granted) requesterGrants.set(api, granted = new Set());
-    granted.add(identity.username);
+    grantCsrRequester(api, identity.username);
   }
   const token = `requester-${crypto.randomUUID()}`;
   api.addToken(token, identity);
