@@ -40,7 +40,7 @@ export const DENO_VERSION: string = Deno.version.deno;
 /**
  * The Deno version the project pins: the Docker builder image, the README's
  * `npx -y deno@…` set-up and the CI workflows must all name this version
- * (`tests/dockerfile_test.ts` and `tests/workflows_test.ts` check it).
+ * (`tests/repo/dockerfile_test.ts` and `tests/repo/workflows_test.ts` check it).
  *
  * @example Comparing with the running runtime
  * ```ts

@@ -1,9 +1,9 @@
-import { assert, assertEquals } from "./support/assert.ts";
-import { trimForCache } from "../src/controller/csr_trim.ts";
-import { isTerminal } from "../src/core/decision.ts";
-import type { CertificateSigningRequest } from "../src/core/types.ts";
-import { runReflector } from "../src/kube/reflector.ts";
-import type { KubeClient, KubeRequest } from "../src/kube/types.ts";
+import { assert, assertEquals } from "../../support/assert.ts";
+import { trimForCache } from "../../../src/controller/csr_trim.ts";
+import { isTerminal } from "../../../src/core/decision.ts";
+import type { CertificateSigningRequest } from "../../../src/core/types.ts";
+import { runReflector } from "../../../src/kube/reflector.ts";
+import type { KubeClient, KubeRequest } from "../../../src/kube/types.ts";
 
 const pending = (): CertificateSigningRequest =>
   ({

@@ -1,9 +1,9 @@
-import { assertEquals } from "./support/assert.ts";
+import { assertEquals } from "../../support/assert.ts";
 import {
   rbacRequest,
   trackAccessRefusals,
-} from "../src/controller/access_refusals.ts";
-import type { Logger } from "../src/log.ts";
+} from "../../../src/controller/access_refusals.ts";
+import type { Logger } from "../../../src/log.ts";
 
 function recorder() {
   const lines: { level: string; msg: string }[] = [];
