@@ -17,7 +17,7 @@ import {
   decideServingRequest,
   inspectServingRequest,
 } from "../src/core/decision.ts";
-import { createNodeFacts, type NodeAddress } from "../src/core/policy.ts";
+import { createNodeFacts, type NodeAddress } from "../src/core/node_facts.ts";
 import type { CertificateSigningRequest } from "../src/core/types.ts";
 import { type KeyType, makeServingCsr } from "../tests/support/csr_factory.ts";
 

@@ -26,13 +26,12 @@ import {
   inspectServingRequest,
   KUBELET_SERVING_SIGNER,
 } from "../core/decision.ts";
+import { compileServingPolicy, type ServingPolicy } from "../core/policy.ts";
 import {
-  compileServingPolicy,
   createNodeFacts,
   type NodeAddress,
   type NodeFacts,
-  type ServingPolicy,
-} from "../core/policy.ts";
+} from "../core/node_facts.ts";
 import { parseCertificateRequest } from "../core/request.ts";
 import {
   NODES_GROUP,
@@ -54,6 +53,7 @@ import {
   parseCommandLine,
   servingPolicyFromFlags,
 } from "./flags.ts";
+import { policySettingFlag } from "./setting_labels.ts";
 import { errorFirstLine, errorText } from "../util/error_text.ts";
 import { isObject, type Json } from "../util/json.ts";
 
@@ -527,9 +527,11 @@ export async function runCheck(
     out.write(CHECK_USAGE);
     return 0;
   }
-  const policy = compileServingPolicy(options.policy);
-  if ("error" in policy) {
-    out.writeError(`error: ${policy.error}`);
+  const policy = compileServingPolicy(options.policy, {
+    settingLabel: policySettingFlag,
+  });
+  if ("errors" in policy) {
+    for (const error of policy.errors) out.writeError(`error: ${error}`);
     return 2;
   }
   const now = out.now?.() ?? new Date();

@@ -49,6 +49,7 @@ import {
   parseListen,
   servingPolicyFromFlags,
 } from "./flags.ts";
+import { leaderElectionFlag, policySettingFlag } from "./setting_labels.ts";
 
 /** Things a caller (tests, the demo) may supply instead of the defaults. */
 export interface DaemonDeps {
@@ -123,15 +124,20 @@ export async function runDaemon(
   const signal = deps.signal ?? new AbortController().signal;
 
   // Validate everything that can be validated before touching the network.
-  const checked = compileServingPolicy(policyFromFlags(flags));
-  if ("error" in checked) {
-    log.error("invalid policy flag", { error: checked.error });
+  const checked = compileServingPolicy(policyFromFlags(flags), {
+    settingLabel: policySettingFlag,
+  });
+  if ("errors" in checked) {
+    for (const error of checked.errors) {
+      log.error("invalid policy flag", { error });
+    }
     return 2;
   }
   const timings = validateLeaderElectionTimings(
     flags.leaderElectLeaseDuration,
     flags.leaderElectRenewDeadline,
     flags.leaderElectRetryPeriod,
+    leaderElectionFlag,
   );
   if (timings) {
     log.error("invalid leader-election flags", { error: timings });
@@ -434,8 +440,10 @@ export async function runDaemon(
     signal: life.signal,
     serviceHost: deps.serviceHost ?? Deno.env.get("KUBERNETES_SERVICE_HOST"),
   });
-  const compiled = compileServingPolicy(policyFromFlags(flags, discovered));
-  if ("error" in compiled) throw new Error(`policy: ${compiled.error}`); // validated above
+  const compiled = compileServingPolicy(policyFromFlags(flags, discovered), {
+    settingLabel: policySettingFlag,
+  });
+  if ("errors" in compiled) throw new Error(`policy: ${compiled.error}`); // validated above
   policy = compiled;
   log.info("protecting API service IPs", {
     apiServiceIps: compiled.policy.apiServiceIps,

@@ -17,7 +17,8 @@ import type {
   Decision,
 } from "../core/types.ts";
 import { ApiError, isApiError } from "../kube/errors.ts";
-import type { CompiledPolicy, NodeFacts } from "../core/policy.ts";
+import type { CompiledPolicy } from "../core/policy.ts";
+import type { NodeFacts } from "../core/node_facts.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
 import { errorText } from "../util/error_text.ts";

@@ -11,7 +11,7 @@ import {
   type NodeAddress,
   nodeAddressKeys,
   type NodeFacts,
-} from "../core/policy.ts";
+} from "../core/node_facts.ts";
 import { quote } from "../core/rules.ts";
 import { runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";

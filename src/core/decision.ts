@@ -6,7 +6,7 @@
  *    Kubernetes' kubelet-serving rules hold). Async only for Web Crypto.
  * 2. {@linkcode decideServingRequest}: adds the facts the caller gathered
  *    (Node addresses, the clock, the SubjectAccessReview), applies the
- *    serving policy (`policy.ts`), and returns the final {@linkcode Decision}.
+ *    serving policy (`policy_checks.ts`), and returns the final {@linkcode Decision}.
  *
  * Neither throws, whatever the input: one odd CSR must never stop the
  * controller, and doubt never turns into an approval.
@@ -21,11 +21,10 @@ import {
   type CompiledPolicy,
   compileServingPolicy,
   defaultServingPolicy,
-  evaluateServingPolicy,
-  type NodeFacts,
-  type PolicyInput,
-  type PolicyResult,
 } from "./policy.ts";
+import type { NodeFacts } from "./node_facts.ts";
+import type { PolicyInput, PolicyResult } from "./policy_result.ts";
+import { evaluateServingPolicy } from "./policy_checks.ts";
 import {
   describeSans,
   evaluateKubeletServingRules,
@@ -423,7 +422,7 @@ function isCompiledPolicy(value: unknown): value is CompiledPolicy {
 
 /**
  * Final decision: the inspection's verdict, the serving policy
- * (`policy.ts`) and the authorization fact. Pure and synchronous; never
+ * (`policy_checks.ts`) and the authorization fact. Pure and synchronous; never
  * throws.
  *
  * Evaluation: inspection `ignore` (or internal `pending`) is returned as is;

@@ -168,45 +168,54 @@ export function makeIdentity(hostname?: string): string {
 /** Whole seconds or milliseconds (`60s`, `2400ms`), as the flags take them. */
 const formatDuration = (ms: number) => formatDurationUnit(ms, "s");
 
+/** A leader-election timing, by its option name in {@linkcode LeaderElectionOptions}. */
+export type LeaderElectionTiming =
+  | "leaseDurationMs"
+  | "renewDeadlineMs"
+  | "retryPeriodMs";
+
 /**
  * Checks leader-election timings as client-go's `NewLeaderElector` does:
  * each positive, `lease > renew`, `renew > 1.2 × retry`. Returns an error
- * message naming the flags, or `undefined` when they are fine.
+ * message, or `undefined` when they are fine. The message names each
+ * timing by `label` (default: its option name, e.g. `leaseDurationMs`); a
+ * command line passes its flag names.
  *
  * @example
  * ```ts
  * import { validateLeaderElectionTimings } from "./lease.ts";
  * validateLeaderElectionTimings(15_000, 10_000, 2_000); // undefined
  * validateLeaderElectionTimings(10_000, 10_000, 2_000);
- * // "--leader-elect-lease-duration (10s) must be greater than --leader-elect-renew-deadline (10s)"
+ * // "leaseDurationMs (10s) must be greater than renewDeadlineMs (10s)"
  * ```
  */
 export function validateLeaderElectionTimings(
   leaseMs: number,
   renewMs: number,
   retryMs: number,
+  label: (timing: LeaderElectionTiming) => string = (timing) => timing,
 ): string | undefined {
-  const flags: [string, number][] = [
-    ["--leader-elect-lease-duration", leaseMs],
-    ["--leader-elect-renew-deadline", renewMs],
-    ["--leader-elect-retry-period", retryMs],
+  const timings: [LeaderElectionTiming, number][] = [
+    ["leaseDurationMs", leaseMs],
+    ["renewDeadlineMs", renewMs],
+    ["retryPeriodMs", retryMs],
   ];
-  for (const [flag, value] of flags) {
+  for (const [timing, value] of timings) {
     if (!Number.isFinite(value) || value <= 0) {
-      return `${flag} must be a positive duration; found ${value}ms`;
+      return `${label(timing)} must be a positive duration; found ${value}ms`;
     }
   }
   if (leaseMs <= renewMs) {
-    return `--leader-elect-lease-duration (${
+    return `${label("leaseDurationMs")} (${
       formatDuration(leaseMs)
-    }) must be greater than --leader-elect-renew-deadline (${
+    }) must be greater than ${label("renewDeadlineMs")} (${
       formatDuration(renewMs)
     })`;
   }
   if (renewMs <= JITTER_FACTOR * retryMs) {
-    return `--leader-elect-renew-deadline (${
+    return `${label("renewDeadlineMs")} (${
       formatDuration(renewMs)
-    }) must be greater than ${JITTER_FACTOR} × --leader-elect-retry-period (${
+    }) must be greater than ${JITTER_FACTOR} × ${label("retryPeriodMs")} (${
       formatDuration(retryMs)
     } × ${JITTER_FACTOR} = ${formatDuration(JITTER_FACTOR * retryMs)})`;
   }

@@ -46,6 +46,22 @@ Deno.test("a bad flag value exits 2 with one line naming the flag", async () => 
   assertMatch(r.stderr, /--log-format/);
 });
 
+Deno.test("bad policy flags exit 2 with one log line each, before any connection", async () => {
+  const r = await run([
+    "--dns-name-pattern=(",
+    "--protected-cidrs=nope",
+    "--log-format=json",
+    "--kubeconfig=/nonexistent/kubeconfig",
+  ]);
+  assertEquals(r.code, 2, r.stdout + r.stderr);
+  const lines = (r.stdout + r.stderr).trim().split("\n")
+    .filter((line) => line.includes("invalid policy flag"))
+    .map((line) => JSON.parse(line).error);
+  assertEquals(lines.length, 2, r.stdout + r.stderr);
+  assertMatch(lines[0], /^--protected-cidrs: /);
+  assertMatch(lines[1], /^--dns-name-pattern: "\(" is not a valid/);
+});
+
 Deno.test("an unreadable kubeconfig exits 1 with a clear error and no listener", async () => {
   const missing = await Deno.makeTempDir();
   try {

@@ -3,7 +3,7 @@ import {
   decideServingRequest,
   inspectServingRequest,
 } from "../../src/core/decision.ts";
-import { createNodeFacts } from "../../src/core/policy.ts";
+import { createNodeFacts } from "../../src/core/node_facts.ts";
 import type { Outcome, ReasonCode } from "../../src/core/types.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import {

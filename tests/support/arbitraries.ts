@@ -16,7 +16,7 @@
  */
 import fc from "fast-check";
 import type * as x509 from "../../src/x509.ts";
-import type { NodeAddress } from "../../src/core/policy.ts";
+import type { NodeAddress } from "../../src/core/node_facts.ts";
 import type { CertificateSigningRequest } from "../../src/core/types.ts";
 import {
   type KeyType,
@@ -419,7 +419,7 @@ export function oracleNodes(nodes: readonly NodeSpec[]): OracleNode[] {
  *
  * @example
  * ```ts
- * import { createNodeFacts } from "../../src/core/policy.ts";
+ * import { createNodeFacts } from "../../src/core/node_facts.ts";
  * import { nodeEntries } from "./arbitraries.ts";
  * const facts = createNodeFacts(nodeEntries([]));
  * ```

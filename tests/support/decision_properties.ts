@@ -38,9 +38,9 @@ import {
 import {
   type CompiledPolicy,
   compileServingPolicy,
-  createNodeFacts,
   defaultServingPolicy,
 } from "../../src/core/policy.ts";
+import { createNodeFacts } from "../../src/core/node_facts.ts";
 import type { Decision, ReasonCode } from "../../src/core/types.ts";
 import {
   API_SERVICE_IPS,

@@ -6,7 +6,7 @@ import {
   runCheck,
 } from "../../../src/cli/check.ts";
 import { CHECK_FLAGS, FLAGS } from "../../../src/cli/flags.ts";
-import { SERVING_POLICY_RULES } from "../../../src/core/policy.ts";
+import { SERVING_POLICY_RULES } from "../../../src/core/policy_checks.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import {
   makeCertificateRequestPem,
@@ -559,6 +559,26 @@ Deno.test("check: unreadable input and bad arguments exit 2 with one error line"
       assertMatch(r.err[0], /^error: /);
       assertMatch(r.err[0], error, args.join(" "));
     }
+  });
+});
+
+Deno.test("check: several bad policy flags exit 2 with one error line each", async () => {
+  await withDir(async (dir) => {
+    const good = await writeCsr(dir, "good.yaml");
+    const r = await run([
+      good,
+      "--dns-name-pattern",
+      "(",
+      "--allowed-cidrs",
+      "10.0.0.0/33",
+      "--protected-cidrs",
+      "nope",
+    ]);
+    assertEquals([r.code, r.out], [2, []]);
+    assertEquals(r.err.length, 3, r.err.join("\n"));
+    assertMatch(r.err[0], /^error: --protected-cidrs: /);
+    assertMatch(r.err[1], /^error: --dns-name-pattern: "\(" is not a valid/);
+    assertMatch(r.err[2], /^error: --allowed-cidrs: "10\.0\.0\.0\/33"/);
   });
 });
 

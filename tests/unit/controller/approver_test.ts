@@ -10,7 +10,7 @@ import {
   CSR_PATH,
 } from "../../../src/controller/approver.ts";
 import type { CertificateSigningRequest } from "../../../src/core/types.ts";
-import { createNodeFacts } from "../../../src/core/policy.ts";
+import { createNodeFacts } from "../../../src/core/node_facts.ts";
 import { ApiError, isApiError } from "../../../src/kube/client.ts";
 import type { KubeClient, KubeRequest } from "../../../src/kube/types.ts";
 import { createLogger } from "../../../src/log.ts";

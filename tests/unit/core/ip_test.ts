@@ -10,7 +10,7 @@ import {
   parseIp,
   tryParseIp,
 } from "../../../src/core/ip.ts";
-import { formatIp as requestFormatIp } from "../../../src/core/request.ts";
+import { formatIp as requestFormatIp } from "../../../src/core/extension_request.ts";
 import { assert, assertEquals, assertThrows } from "../../support/assert.ts";
 
 Deno.test("ip: valid text parses to the right bytes and canonical form", () => {

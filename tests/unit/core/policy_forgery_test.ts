@@ -15,16 +15,18 @@ import {
 } from "../../../src/core/dns_name.ts";
 import { embeddedIpv4, formatIp, parseIp } from "../../../src/core/ip.ts";
 import {
-  checkProtectedNames,
   type CompiledPolicy,
   compileServingPolicy,
-  createNodeFacts,
   defaultServingPolicy,
+  type ServingPolicy,
+} from "../../../src/core/policy.ts";
+import { checkProtectedNames } from "../../../src/core/policy_checks.ts";
+import {
+  createNodeFacts,
   type NodeAddress,
   nodeAddressKeys,
   type NodeFacts,
-  type ServingPolicy,
-} from "../../../src/core/policy.ts";
+} from "../../../src/core/node_facts.ts";
 import type { Decision } from "../../../src/core/types.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import {
@@ -131,7 +133,7 @@ Deno.test("contested: a SAN the requester does not list stays SANNotOwnedByNode,
   assertMatch(d.message, /also by node "node-b"/);
 });
 
-Deno.test("contested: --shared-address-cidrs allows a shared IP, never a shared DNS name", async () => {
+Deno.test("contested: sharedAddressCidrs allows a shared IP, never a shared DNS name", async () => {
   const nat = { type: "ExternalIP", address: "198.51.100.7" };
   const nodes = createNodeFacts([
     ["node-a", [...A_FORGED.slice(0, 2), nat]],
@@ -159,13 +161,14 @@ Deno.test("contested: --shared-address-cidrs allows a shared IP, never a shared 
     shared,
   );
   assertEquals(dns.reason, "SANContested");
-  // A bad range is a configuration error naming the setting.
+  // A bad range is a configuration error naming the setting (core's own
+  // name; the CLI's flag name is tested in setting_labels_test.ts).
   const bad = compileServingPolicy({
     ...defaultServingPolicy(),
     sharedAddressCidrs: ["10.0.0.0/33"],
   });
   assert("error" in bad);
-  assertMatch(bad.error, /^--shared-address-cidrs: /);
+  assertMatch(bad.error, /^sharedAddressCidrs: /);
 });
 
 Deno.test("dns-name-syntax: every malformed DNS SAN is InvalidDNSName, before ownership and protected names", async () => {
@@ -287,7 +290,7 @@ Deno.test("protected-names: IPv6 addresses that embed a protected IPv4 address",
     ["2002:7f00:1::1", "127.0.0.1", /loopback.*6to4/],
     ["2002:a9fe:a9fe::", "169.254.169.254", /link-local.*6to4/],
     ["64:ff9b::a60:1", API_SERVICE_IP, /Service IP.*NAT64/],
-    ["2002:c000:205::1", "192.0.2.5", /protected-cidrs.*6to4/],
+    ["2002:c000:205::1", "192.0.2.5", /protectedCidrs.*6to4/],
   ];
   for (const [ip, v4, why] of protectedCases) {
     const r = checkProtectedNames(policy, { ipAddresses: [ip] });

@@ -5,20 +5,23 @@ import {
   inspectServingRequest,
 } from "../../../src/core/decision.ts";
 import {
-  canonicalDnsName,
-  checkPendingAge,
-  checkProtectedNames,
   type CompiledPolicy,
   compileServingPolicy,
-  createNodeFacts,
   defaultServingPolicy,
-  formatDuration,
-  type NodeAddress,
-  nodeAddressKeys,
-  type NodeFacts,
-  SERVING_POLICY_RULES,
   type ServingPolicy,
 } from "../../../src/core/policy.ts";
+import {
+  checkPendingAge,
+  checkProtectedNames,
+  SERVING_POLICY_RULES,
+} from "../../../src/core/policy_checks.ts";
+import {
+  createNodeFacts,
+  type NodeAddress,
+  type NodeFacts,
+} from "../../../src/core/node_facts.ts";
+import { formatDuration } from "../../../src/core/duration.ts";
+import { policySettingFlag } from "../../../src/cli/setting_labels.ts";
 import type {
   CertificateSigningRequest,
   Decision,
@@ -67,12 +70,16 @@ const NODES = createNodeFacts([
   ["empty", []],
 ]);
 
+/**
+ * A compiled policy that names settings by their flags, as the daemon and
+ * `check` compile it: the messages below are the texts they print.
+ */
 function compiled(overrides: Partial<ServingPolicy> = {}): CompiledPolicy {
   const result = compileServingPolicy({
     ...defaultServingPolicy(),
     apiServiceIps: [API_SERVICE_IP],
     ...overrides,
-  });
+  }, { settingLabel: policySettingFlag });
   if ("error" in result) throw new Error(result.error);
   return result;
 }
@@ -990,8 +997,10 @@ Deno.test("policy: compile errors name the flag", () => {
     const result = compileServingPolicy({
       ...defaultServingPolicy(),
       ...overrides,
-    });
-    assert("error" in result, JSON.stringify(overrides));
+    }, { settingLabel: policySettingFlag });
+    assert("errors" in result, JSON.stringify(overrides));
+    assertEquals(result.errors.length, 1, JSON.stringify(overrides));
+    assertEquals(result.error, result.errors[0]);
     assertMatch(result.error, message);
   }
   const ok = compileServingPolicy({
@@ -1001,42 +1010,13 @@ Deno.test("policy: compile errors name the flag", () => {
     protectedCidrs: ["192.0.2.0/24"],
     protectedNames: ["API.Example.com."],
     apiServiceIps: ["10.96.0.1", "fd00:96::1"],
-  });
+  }, { settingLabel: policySettingFlag });
   assert(!("error" in ok), JSON.stringify(ok));
   assertEquals(ok.dnsNamePattern?.source, "^(?:node-\\d+)$");
   assertEquals(
     ok.protectedNames.get("api.example.com"),
     "listed in --protected-names",
   );
-});
-
-Deno.test("policy: Node addresses give the keys the kubelet would put in SANs", () => {
-  const keys = nodeAddressKeys([
-    { type: "Hostname", address: "Worker-1." },
-    { type: "Hostname", address: "10.0.0.5" },
-    { type: "InternalIP", address: "010.000.000.006" },
-    { type: "ExternalIP", address: "::ffff:203.0.113.1" },
-    { type: "InternalIP", address: "not-an-ip" },
-    { type: "InternalDNS", address: "worker-1.internal" },
-    { type: "ExternalDNS", address: "" },
-    { type: "Other", address: "other.example" },
-    null as unknown as NodeAddress,
-    { type: "InternalIP", address: 7 } as unknown as NodeAddress,
-  ]);
-  assertEquals(keys, {
-    dns: ["worker-1", "worker-1.internal"],
-    ip: ["10.0.0.5", "10.0.0.6", "203.0.113.1"],
-    // An InternalIP that is no IP gives no SAN: ignored, reported.
-    ignored: [{ type: "InternalIP", address: "not-an-ip" }],
-  });
-  const nodes = createNodeFacts([
-    ["a", [{ type: "InternalIP", address: "10.0.0.1" }]],
-    ["b", [{ type: "ExternalIP", address: "10.0.0.1" }]],
-  ]);
-  assertEquals(nodes.ownersOf("ip", "10.0.0.1"), ["a", "b"]);
-  assertEquals(nodes.ownersOf("dns", "10.0.0.1"), []);
-  assertEquals(nodes.addressesOf("c"), undefined);
-  assertEquals(canonicalDnsName("A.B.C.."), "a.b.c");
 });
 
 Deno.test("policy: an address another node also lists is contested, approvable only inside sharedAddressCidrs", async () => {

@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import {
-  formatIp,
   parseCertificateRequest,
   type ParsedRequest,
 } from "../../../src/core/request.ts";
@@ -197,42 +196,6 @@ Deno.test("parse: subjects keep every CN and O, including non-ASCII", async () =
     assertEquals(request.organizations, os, subject);
     assertEquals(request.subject, subject);
   }
-});
-
-Deno.test("formatIp: canonical IPv4 and RFC 5952 IPv6", () => {
-  const v6 = (...groups: number[]) => {
-    const bytes = new Uint8Array(16);
-    groups.forEach((g, i) => {
-      bytes[2 * i] = g >> 8;
-      bytes[2 * i + 1] = g & 0xff;
-    });
-    return bytes;
-  };
-  const table: Array<[Uint8Array, string]> = [
-    [new Uint8Array([10, 0, 0, 1]), "10.0.0.1"],
-    [new Uint8Array([255, 255, 255, 255]), "255.255.255.255"],
-    [v6(0, 0, 0, 0, 0, 0, 0, 0), "::"],
-    [v6(0, 0, 0, 0, 0, 0, 0, 1), "::1"],
-    [v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), "2001:db8::1"],
-    [v6(0x2001, 0xdb8, 0, 1, 1, 1, 1, 1), "2001:db8:0:1:1:1:1:1"], // one zero group stays
-    [v6(0x2001, 0, 0, 1, 0, 0, 0, 1), "2001:0:0:1::1"], // longest run wins
-    [v6(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1), "2001:db8::1:0:0:1"], // first on ties
-    [v6(0xfe80, 0, 0, 0, 0, 0, 0, 0xab), "fe80::ab"],
-    [v6(1, 0, 0, 0, 0, 0, 0, 0), "1::"],
-    [v6(0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001), "::ffff:10.0.0.1"], // IPv4-mapped
-    [
-      v6(0xabcd, 0xef01, 0x2345, 0x6789, 0xabcd, 0xef01, 0x2345, 0x6789),
-      "abcd:ef01:2345:6789:abcd:ef01:2345:6789",
-    ],
-  ];
-  for (const [bytes, text] of table) assertEquals(formatIp(bytes), text);
-  let threw = false;
-  try {
-    formatIp(new Uint8Array(5));
-  } catch {
-    threw = true;
-  }
-  assert(threw, "a 5-byte IP must be refused");
 });
 
 Deno.test("parse: malformed input fails with a typed reason", async () => {

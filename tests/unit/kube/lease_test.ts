@@ -249,7 +249,7 @@ Deno.test("microTime writes exactly 6 fractional digits in UTC", () => {
   assertThrows(() => microTime(new Date(NaN)), RangeError);
 });
 
-Deno.test("validateLeaderElectionTimings follows client-go and names the flags", () => {
+Deno.test("validateLeaderElectionTimings follows client-go and names the timings", () => {
   const cases: [number, number, number, RegExp | undefined][] = [
     [15_000, 10_000, 2_000, undefined],
     [1_000, 600, 100, undefined],
@@ -257,37 +257,37 @@ Deno.test("validateLeaderElectionTimings follows client-go and names the flags",
       10_000,
       10_000,
       2_000,
-      /--leader-elect-lease-duration \(10s\) must be greater than --leader-elect-renew-deadline \(10s\)/,
+      /leaseDurationMs \(10s\) must be greater than renewDeadlineMs \(10s\)/,
     ],
     [
       15_000,
       2_400,
       2_000,
-      /--leader-elect-renew-deadline \(2400ms\) must be greater than 1.2 × --leader-elect-retry-period/,
+      /renewDeadlineMs \(2400ms\) must be greater than 1.2 × retryPeriodMs/,
     ],
     [
       0,
       10_000,
       2_000,
-      /--leader-elect-lease-duration must be a positive duration/,
+      /leaseDurationMs must be a positive duration/,
     ],
     [
       15_000,
       -1,
       2_000,
-      /--leader-elect-renew-deadline must be a positive duration/,
+      /renewDeadlineMs must be a positive duration/,
     ],
     [
       15_000,
       10_000,
       0,
-      /--leader-elect-retry-period must be a positive duration/,
+      /retryPeriodMs must be a positive duration/,
     ],
     [
       NaN,
       10_000,
       2_000,
-      /--leader-elect-lease-duration must be a positive duration/,
+      /leaseDurationMs must be a positive duration/,
     ],
   ];
   for (const [lease, renew, retry, expected] of cases) {
@@ -326,7 +326,7 @@ Deno.test("startLeaderElection refuses bad timings and an empty identity", () =>
         retryPeriodMs: 100,
       }),
     RangeError,
-    "--leader-elect-lease-duration",
+    "leaseDurationMs",
   );
   assertThrows(
     () => startLeaderElection({ ...base, identity: "" }),

@@ -1,6 +1,12 @@
 import { formatDurationUnit } from "../../../src/util/duration.ts";
 import { formatDuration } from "../../../src/core/duration.ts";
-import { formatDuration as policyFormatDuration } from "../../../src/core/policy.ts";
+import {
+  type CompiledPolicy,
+  compileServingPolicy,
+  defaultServingPolicy,
+} from "../../../src/core/policy.ts";
+import { checkPendingAge } from "../../../src/core/policy_checks.ts";
+import { leaderElectionFlag } from "../../../src/cli/setting_labels.ts";
 import { flagHelpLines, FLAGS } from "../../../src/cli/flags.ts";
 import { validateLeaderElectionTimings } from "../../../src/kube/lease.ts";
 import { assertEquals } from "../../support/assert.ts";
@@ -66,11 +72,11 @@ Deno.test("--help shows each duration default as before", () => {
 
 Deno.test("leader-election timing errors write whole seconds or milliseconds", () => {
   assertEquals(
-    validateLeaderElectionTimings(60_000, 60_000, 2_000),
+    validateLeaderElectionTimings(60_000, 60_000, 2_000, leaderElectionFlag),
     "--leader-elect-lease-duration (60s) must be greater than --leader-elect-renew-deadline (60s)",
   );
   assertEquals(
-    validateLeaderElectionTimings(15_000, 2_400, 2_000),
+    validateLeaderElectionTimings(15_000, 2_400, 2_000, leaderElectionFlag),
     "--leader-elect-renew-deadline (2400ms) must be greater than 1.2 × --leader-elect-retry-period (2s × 1.2 = 2400ms)",
   );
 });
@@ -97,6 +103,18 @@ Deno.test("formatDuration (core) writes compact compound durations", () => {
   }
 });
 
-Deno.test("core/policy.ts still exports the one formatDuration", () => {
-  assertEquals(policyFormatDuration, formatDuration);
+Deno.test("the policy checks write durations with core's formatDuration", () => {
+  const policy = compileServingPolicy(defaultServingPolicy()) as CompiledPolicy;
+  const ageMs = 3_661_000;
+  const result = checkPendingAge(policy, {
+    createdAt: "2026-01-01T00:00:00Z",
+    now: new Date(Date.parse("2026-01-01T00:00:00Z") + ageMs),
+  });
+  assertEquals(
+    result.check.message.startsWith(
+      `CSR was created ${formatDuration(ageMs)} ago`,
+    ),
+    true,
+    result.check.message,
+  );
 });
