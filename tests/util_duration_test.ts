@@ -2,7 +2,7 @@ import { formatDurationUnit } from "../src/util/duration.ts";
 import { formatDuration } from "../src/core/duration.ts";
 import { formatDuration as policyFormatDuration } from "../src/core/policy.ts";
 import { flagHelpLines, FLAGS } from "../src/cli/flags.ts";
-import { validateLeaderElectionTimings } from "../src/kube/lease.ts";
+import { validateLeaderElectionTimings } from "../src/kube/leader_election.ts";
 import { assertEquals } from "./support/assert.ts";
 
 Deno.test("formatDurationUnit uses the largest unit that divides exactly", () => {
