@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { KubeClientOptions, RateLimitInfo } from "../kube/client.ts";
+import type { RateLimitInfo } from "../kube/apf_limit.ts";
+import type { KubeClientOptions } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../metrics.ts";
 
