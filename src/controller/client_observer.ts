@@ -88,7 +88,7 @@ function whyLimit(limit: RateLimitInfo): Record<string, string> {
  * const registry = createRegistry();
  * const observe = createClientObserver(registry, createLogger({ write: () => {} }));
  * observe.onResponse({ method: "GET", path: "/api/v1/nodes", status: 200, seconds: 0.01 });
- * registry.render(); // …api_requests_total{verb="GET",resource="nodes",code="200"} 1…
+ * registry.render(); // …api_requests_total{code="200",resource="nodes",verb="GET"} 1…
  * ```
  */
 export function createClientObserver(
