@@ -30,7 +30,8 @@
  *   limiter (`ownBudget`), so they take none of its tokens; a `429` pause
  *   still holds them back.
  *
- * This file holds the queue, its workers and the recorder's lifecycle.
+ * This file holds what one observation becomes and the recorder's
+ * lifecycle; the bounded queue and its workers are `work_queue.ts`.
  *
  * @module
  */
@@ -47,6 +48,7 @@ import { createEventSink, type WriteOutcome } from "./event_sink.ts";
 import { createEventSpamFilter } from "./event_spam_filter.ts";
 import { createRateLimiter, type RateLimiter } from "./rate_limiter.ts";
 import type { KubeClient } from "./types.ts";
+import { createWorkQueue } from "./work_queue.ts";
 import type { Logger } from "../log.ts";
 
 export {
@@ -180,8 +182,6 @@ export function createEventRecorder(
   const reporting = reportingIdentity(options);
   const defaultNamespace = options.namespace || "default";
   const now = options.now ?? (() => new Date());
-  const maxQueue = Math.max(1, options.maxQueue ?? 1000);
-  const concurrency = Math.max(1, options.concurrency ?? 2);
   const maxSeries = Math.max(1, options.maxSeries ?? 4096);
   const counts: EventRecorderStats = {
     sent: 0,
@@ -215,10 +215,6 @@ export function createEventRecorder(
     retryMaxMs: Math.max(0, options.retryMaxMs ?? 5_000),
     rename: nameFor,
   });
-  const queue: EventSeries[] = [];
-  const workers = new Set<Promise<void>>();
-  let active = 0;
-  let idleWaiters: (() => void)[] = [];
   let closed = false;
   let closing: Promise<void> | undefined;
 
@@ -231,57 +227,39 @@ export function createEventRecorder(
     });
   };
 
-  const checkIdle = () => {
-    if (queue.length > 0 || active > 0) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const w of waiters) w();
-  };
-
-  const enqueue = (s: EventSeries): boolean => {
-    if (queue.length >= maxQueue) return false;
-    s.busy = true;
-    queue.push(s);
-    if (active < concurrency) {
-      active++;
-      // Start on a microtask: the caller's stack does no I/O work at all.
-      const worker: Promise<void> = Promise.resolve().then(runWorker).finally(
-        () => {
-          workers.delete(worker);
-          active--;
-          checkIdle();
-        },
-      );
-      workers.add(worker);
+  /** Writes one series and counts the outcome; never throws. */
+  const write = async (s: EventSeries): Promise<void> => {
+    let outcome: WriteOutcome;
+    try {
+      outcome = await sink.send(s);
+    } catch (error) {
+      // send() catches everything it expects; this is a bug, not an outage.
+      log.error("event recorder failed unexpectedly", { error });
+      outcome = "failed";
     }
+    s.busy = false;
+    if (outcome === "sent") counts.sent++;
+    else if (outcome === "failed") counts.failed++;
+    else counts.dropped++;
+    // Repeats arrived while this write was in flight: one more PATCH.
+    if (
+      outcome === "sent" && s.count > s.sentCount && !abort.signal.aborted &&
+      !enqueue(s)
+    ) {
+      drop("queue full", { event: s.name });
+    }
+  };
+  const work = createWorkQueue<EventSeries>({
+    maxQueue: Math.max(1, options.maxQueue ?? 1000),
+    concurrency: Math.max(1, options.concurrency ?? 2),
+    handle: write,
+    stopped: () => abort.signal.aborted,
+  });
+  const enqueue = (s: EventSeries): boolean => {
+    if (!work.push(s)) return false;
+    s.busy = true;
     return true;
   };
-
-  async function runWorker(): Promise<void> {
-    while (!abort.signal.aborted) {
-      const s = queue.shift();
-      if (!s) return;
-      let outcome: WriteOutcome;
-      try {
-        outcome = await sink.send(s);
-      } catch (error) {
-        // send() catches everything it expects; this is a bug, not an outage.
-        log.error("event recorder failed unexpectedly", { error });
-        outcome = "failed";
-      }
-      s.busy = false;
-      if (outcome === "sent") counts.sent++;
-      else if (outcome === "failed") counts.failed++;
-      else counts.dropped++;
-      // Repeats arrived while this write was in flight: one more PATCH.
-      if (
-        outcome === "sent" && s.count > s.sentCount && !abort.signal.aborted &&
-        !enqueue(s)
-      ) {
-        drop("queue full", { event: s.name });
-      }
-    }
-  }
 
   /** One observation of a valid event at `at`: joins its series or starts one. */
   const observe = (input: EventInput, at: Date): void => {
@@ -351,25 +329,14 @@ export function createEventRecorder(
     }
   };
 
-  const flush = (timeoutMs = 5_000): Promise<void> => {
-    if (queue.length === 0 && active === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        idleWaiters = idleWaiters.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      idleWaiters.push(done);
-    });
-  };
+  const flush = (timeoutMs = 5_000): Promise<void> => work.idle(timeoutMs);
 
   const close = (timeoutMs = 5_000): Promise<void> => {
     if (closing) return closing;
     closed = true;
     closing = (async () => {
       await flush(timeoutMs);
-      const left = queue.splice(0);
+      const left = work.drain();
       for (const s of left) s.busy = false;
       if (left.length > 0) {
         counts.dropped += left.length;
@@ -379,7 +346,7 @@ export function createEventRecorder(
       }
       // Aborts in-flight requests and retry sleeps; their events count as dropped.
       abort.abort();
-      await Promise.allSettled([...workers]);
+      await work.settled();
       cache.clear();
       spam.clear();
     })();
