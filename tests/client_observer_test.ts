@@ -31,14 +31,19 @@ Deno.test("resourceOf names the resource and subresource of a path", () => {
   }
 });
 
-Deno.test("client observer: metrics per answer, credentials refused said once", () => {
+/** An observer on a fresh registry, its log lines parsed. */
+function observed() {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({
     format: "json",
     write: (l) => lines.push(JSON.parse(l)),
   });
   const registry = createRegistry();
-  const observe = createClientObserver(registry, log);
+  return { lines, registry, observe: createClientObserver(registry, log) };
+}
+
+Deno.test("client observer: metrics per answer, credentials refused said once", () => {
+  const { lines, registry, observe } = observed();
   const answer = (status: number) =>
     observe.onResponse({
       method: "GET",
@@ -74,13 +79,7 @@ Deno.test("client observer: metrics per answer, credentials refused said once", 
 });
 
 Deno.test("client observer: the limit is logged when decided, warned when it changes", () => {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({
-    format: "json",
-    write: (l) => lines.push(JSON.parse(l)),
-  });
-  const registry = createRegistry();
-  const observe = createClientObserver(registry, log);
+  const { lines, registry, observe } = observed();
   observe.onRateLimit({ mode: "default", qps: 20, burst: 30, decided: false });
   assertEquals(lines.length, 0); // undecided: nothing said yet
   observe.onRateLimit({ mode: "apf", qps: 0, burst: 0, decided: true });
