@@ -4,44 +4,61 @@
  * the signal aborts; then shut down in order (stop deciding, finish in-flight
  * writes, release the Lease, close the listener).
  *
+ * This file only wires: each piece lives with its concept (storm guard,
+ * health, the Event table, client metrics in `src/controller/`; the
+ * elector and the recorder in `src/kube/`). {@linkcode runDaemon} reads top
+ * to bottom; the helpers below it each do one start-up or shutdown step.
+ *
  * @module
  */
 import { discoverApiServiceIps } from "../controller/api_service.ts";
 import {
+  type Approver,
   createApprover,
   type ReconcileResult,
 } from "../controller/approver.ts";
-import { startController } from "../controller/controller.ts";
+import { createClientObserver } from "../controller/client_observer.ts";
+import { type Controller, startController } from "../controller/controller.ts";
 import {
-  createEventRecorder,
-  DEFAULT_REPORTING_CONTROLLER,
-} from "../controller/events.ts";
-import { createControllerMetrics } from "../controller/metrics.ts";
-import { startNodeCache } from "../controller/nodes.ts";
+  createCsrEventRecorder,
+  decisionEvent,
+  registerEventMetrics,
+  stormGuardEvent,
+} from "../controller/csr_events.ts";
+import {
+  type HealthSnapshot,
+  liveness,
+  readiness,
+} from "../controller/health.ts";
+import {
+  type ControllerMetrics,
+  createControllerMetrics,
+} from "../controller/metrics.ts";
+import { type NodeCache, startNodeCache } from "../controller/nodes.ts";
+import { createStormGuard } from "../controller/storm_guard.ts";
 import {
   type CompiledPolicy,
   compileServingPolicy,
   type ServingPolicy,
 } from "../core/policy.ts";
-import { createKubeClient, type RateLimitInfo } from "../kube/client.ts";
-import type { KubeClient } from "../kube/types.ts";
+import { createKubeClient } from "../kube/client.ts";
 import {
   type ClusterConnection,
   loadClusterConnection,
 } from "../kube/config.ts";
+import type { EventRecorder } from "../kube/events.ts";
 import {
   type LeaderElector,
   makeIdentity,
   startLeaderElection,
   validateLeaderElectionTimings,
-} from "../kube/lease.ts";
-import type { CertificateSigningRequest } from "../core/types.ts";
+} from "../kube/leader_election.ts";
+import type { KubeClient } from "../kube/types.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { suppressRepeats } from "../log_repeats.ts";
-import { createRegistry } from "../metrics.ts";
+import { createRegistry, type Gauge, type Registry } from "../metrics.ts";
 import { registerProcessMetrics } from "../process_metrics.ts";
-import { trackAccessRefusals } from "../controller/access_refusals.ts";
-import { startHttpServer } from "../serve/http.ts";
+import { type HttpServer, startHttpServer } from "../serve/http.ts";
 import { errorText } from "../util/error_text.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
 import {
@@ -80,6 +97,13 @@ export interface DaemonDeps {
 /**
  * Builds the serving policy the flags describe: the same mapping `check`
  * uses ({@linkcode servingPolicyFromFlags}), plus discovered API Service IPs.
+ *
+ * @example
+ * ```ts
+ * import { policyFromFlags } from "./daemon.ts";
+ * import { parseFlags } from "./flags.ts";
+ * policyFromFlags(parseFlags([]), ["10.96.0.1"]).apiServiceIps; // ["10.96.0.1"]
+ * ```
  */
 export function policyFromFlags(
   flags: DaemonFlags,
@@ -88,14 +112,28 @@ export function policyFromFlags(
   return servingPolicyFromFlags(flags, apiServiceIps);
 }
 
-/** The resource (and subresource) a request path names, for metric labels. */
-export function resourceOf(path: string): string {
-  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
-  // /api/v1/... or /apis/group/version/...; skip namespaces/<ns>.
-  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
-  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
-  const [resource = "unknown", , sub] = rest;
-  return sub ? `${resource}/${sub}` : resource;
+/** Everything a running daemon holds; the optional parts are set once start-up gets that far. */
+interface Daemon {
+  flags: DaemonFlags;
+  deps: DaemonDeps;
+  log: Logger;
+  client: KubeClient;
+  registry: Registry;
+  metrics: ControllerMetrics;
+  leaderGauge: Gauge;
+  /** Internal lifecycle: aborted on shutdown, after which nothing new starts. */
+  life: AbortController;
+  identity: string;
+  nodes: NodeCache;
+  events: EventRecorder;
+  approver: Approver;
+  /** May write: leading, or no leader election. */
+  leading: boolean;
+  policy?: CompiledPolicy;
+  controller?: Controller;
+  elector?: LeaderElector;
+  /** What the API server refuses now (credentials, permissions), for readiness. */
+  refused: () => string[];
 }
 
 /**
@@ -122,8 +160,55 @@ export async function runDaemon(
       createLogger({ format: flags.logFormat, level: flags.logLevel }),
   );
   const signal = deps.signal ?? new AbortController().signal;
+  const invalid = checkFlags(flags, log);
+  if (invalid !== undefined) return invalid;
+  const registry = createRegistry();
+  const cluster = await connect(flags, deps, log, registry);
+  if (typeof cluster === "number") return cluster;
+  const { connection, client, refused } = cluster;
+  const leaderElect = !flags.once &&
+    (flags.leaderElect ?? connection.source === "in-cluster");
 
-  // Validate everything that can be validated before touching the network.
+  const d = wire(flags, deps, log, registry, client, !leaderElect);
+  d.refused = refused;
+  const onAbort = () => d.life.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  let server: HttpServer;
+  try {
+    server = serveStatus(d);
+  } catch (e) {
+    signal.removeEventListener("abort", onAbort);
+    d.life.abort();
+    await d.nodes.done;
+    await d.events.close(0);
+    client.close();
+    log.error("cannot listen", { listen: flags.listen, error: errorText(e) });
+    return 1;
+  }
+  deps.onListening?.(server.port);
+  logStarting(d, connection, server, leaderElect);
+
+  const controller = await startCsrController(d);
+  const electorStop = new AbortController();
+  if (leaderElect) d.elector = elect(d, connection, electorStop.signal);
+
+  let exit = 0;
+  if (flags.once) {
+    exit = await runOnce(controller, d.nodes, d.life.signal, log);
+    d.life.abort();
+  } else if (!d.life.signal.aborted) {
+    await new Promise<void>((r) =>
+      d.life.signal.addEventListener("abort", () => r(), { once: true })
+    );
+  }
+  signal.removeEventListener("abort", onAbort);
+  await shutdown(d, controller, electorStop, server);
+  log.info("stopped", { exit });
+  return exit;
+}
+
+/** Validates what can be validated before touching the network: 2 when a flag is wrong. */
+function checkFlags(flags: DaemonFlags, log: Logger): number | undefined {
   const checked = compileServingPolicy(policyFromFlags(flags), {
     settingLabel: policySettingFlag,
   });
@@ -143,7 +228,22 @@ export async function runDaemon(
     log.error("invalid leader-election flags", { error: timings });
     return 2;
   }
+  return undefined;
+}
 
+/** Loads the connection and builds the client (its metrics first): 1 when it cannot. */
+async function connect(
+  flags: DaemonFlags,
+  deps: DaemonDeps,
+  log: Logger,
+  registry: Registry,
+): Promise<
+  {
+    connection: ClusterConnection;
+    client: KubeClient;
+    refused: () => string[];
+  } | number
+> {
   let connection: ClusterConnection;
   try {
     connection = deps.connection ??
@@ -155,77 +255,34 @@ export async function runDaemon(
     log.error("cannot load cluster configuration", { error: errorText(e) });
     return 1;
   }
-  const inCluster = connection.source === "in-cluster";
-  const leaderElect = !flags.once && (flags.leaderElect ?? inCluster);
-  const listen = parseListen(flags.listen)!;
-  const registry = createRegistry();
   registerProcessMetrics(registry);
-  const apiRequests = registry.counter(
-    "kubelet_rubber_stamp_api_requests_total",
-    "Requests to the Kubernetes API, by verb, resource and status code (0: no answer).",
-  );
-  const apiLatency = registry.histogram(
-    "kubelet_rubber_stamp_api_request_duration_seconds",
-    "Time to the API server's response headers, by verb and resource.",
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-  );
-  const limitQps = registry.gauge(
-    "kubelet_rubber_stamp_client_rate_limit_qps",
-    "Client-side limit of API requests per second in force; 0 = unlimited.",
-  );
-  const limitMode = registry.gauge(
-    "kubelet_rubber_stamp_client_rate_limit_mode",
-    "1 for how the client-side limit was chosen (flags: --kube-api-qps/--kube-api-burst; apf: none, the API server has Priority and Fairness; default: 20/30, it has not), 0 for the others.",
-  );
-  let limitLogged = false;
-  const onRateLimit = (limit: RateLimitInfo) => {
-    limitQps.set(limit.qps);
-    for (const mode of ["flags", "apf", "default"] as const) {
-      limitMode.set(mode === limit.mode ? 1 : 0, { mode });
-    }
-    // Automatic mode runs at 20/30 until the first successful answer says
-    // whether the server has APF: that decision is logged, once; a later
-    // change (the server gained or lost APF) is a warning.
-    if (!limit.decided) return;
-    (limitLogged ? log.warn : log.info)(
-      limitLogged ? "client-side rate limit changed" : "client-side rate limit",
-      {
-        mode: limit.mode,
-        qps: limit.qps === 0 ? "unlimited" : limit.qps,
-        ...(limit.qps === 0 ? {} : { burst: limit.burst }),
-        ...(limit.mode === "apf"
-          ? { why: "the API server sends X-Kubernetes-PF-* headers" }
-          : limit.mode === "default"
-          ? { why: "the API server sends no X-Kubernetes-PF-* headers" }
-          : {}),
-      },
-    );
-    limitLogged = true;
-  };
-  // Unset flags (undefined at run time) select the automatic mode.
-  const explicitQps = flags.kubeApiQps;
-  const explicitBurst = flags.kubeApiBurst;
-  const access = trackAccessRefusals(log);
-  let client: KubeClient;
+  const observer = createClientObserver(registry, log);
   try {
-    client = createKubeClient(connection, {
-      qps: explicitQps,
-      burst: explicitBurst,
-      onRateLimit,
+    const client = createKubeClient(connection, {
+      // Unset flags (undefined at run time) select the automatic mode.
+      qps: flags.kubeApiQps,
+      burst: flags.kubeApiBurst,
+      onResponse: observer.onResponse,
+      onRateLimit: observer.onRateLimit,
       timeoutMs: flags.kubeApiTimeout * 1000,
       userAgent: `kubelet-rubber-stamp/${VERSION}`,
-      onResponse({ method, path, status, seconds }) {
-        const resource = resourceOf(path);
-        access.observe({ method, path: path.split("?")[0], status });
-        apiRequests.inc({ verb: method, resource, code: String(status) });
-        apiLatency.observe(seconds, { verb: method, resource });
-      },
     });
+    return { connection, client, refused: observer.refused };
   } catch (e) {
     log.error("cannot load cluster configuration", { error: errorText(e) });
     return 1;
   }
+}
 
+/** Registers the daemon's metrics and starts the Node cache, the Event recorder and the approver. */
+function wire(
+  flags: DaemonFlags,
+  deps: DaemonDeps,
+  log: Logger,
+  registry: Registry,
+  client: KubeClient,
+  leading: boolean,
+): Daemon {
   const metrics = createControllerMetrics(registry);
   registry.gauge(
     "kubelet_rubber_stamp_build_info",
@@ -240,83 +297,49 @@ export async function runDaemon(
     "1 while approvals are held back because pending CSRs exceed Nodes + --max-pending-surplus.",
   );
   stormGauge.set(0); // exported from the start, so alerts see 0, not nothing
-
-  // Internal lifecycle: aborted on shutdown, after which nothing new starts.
   const life = new AbortController();
-  const onAbort = () => life.abort();
-  signal.addEventListener("abort", onAbort, { once: true });
-
-  // Both are set once start-up gets that far; closures below read them late.
-  let policy: CompiledPolicy | undefined = undefined;
-  let controller: ReturnType<typeof startController> | undefined = undefined;
-  let leading = !leaderElect;
-  let elector: LeaderElector | undefined;
-  const nodes = startNodeCache({
+  const d = {
+    flags,
+    deps,
+    log,
+    client,
+    registry,
+    metrics,
+    leaderGauge,
+    life,
+    leading,
+    identity: deps.identity ?? makeIdentity(),
+  } as Daemon;
+  d.nodes = startNodeCache({
     client,
     log,
     signal: life.signal,
-    onChange: () => controller?.nodesChanged(),
+    onChange: () => d.controller?.nodesChanged(),
     onIgnoredAddresses: (_name, count) => metrics.nodeAddressesIgnored(count),
     watchTimeoutSeconds: deps.watchTimeoutSeconds,
     watchGraceMs: deps.watchGraceMs,
     backoff: deps.backoff,
     onRestart: (kind, cause) => metrics.watchRestarted("nodes", kind, cause),
   });
-
-  const identity = deps.identity ?? makeIdentity();
-  const events = createEventRecorder({
+  d.events = createCsrEventRecorder(
     client,
-    log: log.with({ component: "events" }),
-    reportingController: DEFAULT_REPORTING_CONTROLLER,
-    reportingInstance: identity,
-    // Memory, measured with `deno task bench`: at 10 Event writes/s a queue
-    // of 256 drains in half a minute; past it a mass rotation's Events are
-    // dropped and counted rather than held (each costs ~1 KiB).
-    maxQueue: 256,
-    maxSeries: 1024,
-  });
-  const regarding = (csr: CertificateSigningRequest) => ({
-    apiVersion: "certificates.k8s.io/v1",
-    kind: "CertificateSigningRequest",
-    name: csr.metadata.name,
-    uid: csr.metadata.uid,
-    resourceVersion: csr.metadata.resourceVersion,
-  });
-
-  let stormActive = false;
-  const stormGuard = (csr: CertificateSigningRequest) => {
-    const pending = controller?.pendingCount() ?? 0;
-    const limit = nodes.size() + flags.maxPendingSurplus;
-    const active = pending > limit;
-    const message =
-      `${pending} pending kubelet-serving CSRs exceed ${nodes.size()} Nodes + ` +
-      `${flags.maxPendingSurplus} (--max-pending-surplus); approvals are held back until the backlog shrinks`;
-    if (active !== stormActive) {
-      stormActive = active;
+    log.with({ component: "events" }),
+    d.identity,
+  );
+  const stormGuard = createStormGuard({
+    pendingCount: () => d.controller?.pendingCount() ?? 0,
+    nodeCount: () => d.nodes.size(),
+    maxPendingSurplus: flags.maxPendingSurplus,
+    log,
+    onChange(active, csr, message) {
       stormGauge.set(active ? 1 : 0);
-      const fields = {
-        pending,
-        nodes: nodes.size(),
-        maxPendingSurplus: flags.maxPendingSurplus,
-      };
-      if (active) {
-        log.error("storm guard on: approvals held back", fields);
-        // One Event per episode, on the CSR that tripped it.
-        events.record({
-          regarding: regarding(csr),
-          type: "Warning",
-          reason: "StormGuard",
-          action: "HoldBack",
-          note: message,
-        });
-      } else {
-        log.info("storm guard off: approving again", fields);
-      }
-    }
-    return active ? message : undefined;
-  };
-
-  const approver = createApprover({
+      // One Event per episode, on the CSR that tripped it.
+      if (active) d.events.record(stormGuardEvent(csr, message));
+    },
+  });
+  // Events say what was done; a dry run does nothing.
+  const quiet = flags.dryRun || deps.recordEvents === false;
+  d.approver = createApprover({
     client,
     log,
     dryRun: flags.dryRun,
@@ -324,99 +347,61 @@ export async function runDaemon(
     subresource: flags.subresource,
     observer: metrics,
     get policy() {
-      return policy;
+      return d.policy;
     },
-    nodes: flags.verifyNodeAddresses ? nodes : undefined,
-    mayWrite: () => leading && !life.signal.aborted,
+    nodes: flags.verifyNodeAddresses ? d.nodes : undefined,
+    mayWrite: () => d.leading && !life.signal.aborted,
     stormGuard,
     onDecision(action, decision, csr) {
-      const event = {
-        approved: { type: "Normal", action: "Approve" },
-        denied: { type: "Warning", action: "Deny" },
-        "left-pending": { type: "Warning", action: "LeavePending" },
-        waiting: { type: "Normal", action: "WaitForNode" },
-      }[action as string] as
-        | { type: "Normal" | "Warning"; action: string }
-        | undefined;
-      // Ignored CSRs are not ours: we say nothing about them.
-      if (!event || flags.dryRun || deps.recordEvents === false) return;
-      events.record({
-        regarding: regarding(csr),
-        ...event,
-        reason: decision.reason,
-        note: decision.message,
-      });
+      const event = quiet ? undefined : decisionEvent(action, decision, csr);
+      if (event) d.events.record(event);
     },
   });
+  return d;
+}
 
-  let server;
-  try {
-    server = startHttpServer({
-      hostname: listen.hostname,
-      port: listen.port,
-      status: {
-        healthy: () => {
-          const silent = Date.now() -
-            (controller?.lastProgress() ?? Date.now());
-          const max = deps.maxSilenceMs ?? 15 * 60_000;
-          if (silent >= max) {
-            return {
-              ok: false,
-              detail: `CSR watch silent for ${Math.round(silent / 1000)}s`,
-            };
-          }
-          if (
-            elector?.isLeader() &&
-            Date.now() - elector.lastRenew() >
-              flags.leaderElectLeaseDuration + 10_000
-          ) {
-            return { ok: false, detail: "leading without renewing the Lease" };
-          }
-          return true;
-        },
-        ready: () => {
-          const refused = access.refused();
-          if (refused.length > 0) {
-            return {
-              ok: false,
-              detail: `the API server refuses ${refused.join(", ")}`,
-            };
-          }
-          if (!policy) {
-            return { ok: false, detail: "API service IPs not discovered yet" };
-          }
-          if (!nodes.synced()) {
-            return { ok: false, detail: "Node cache not synced" };
-          }
-          if (
-            leading && controller &&
-            Date.now() - controller.lastProgress() >=
-              (deps.maxSilenceMs ?? 15 * 60_000)
-          ) {
-            return {
-              ok: false,
-              detail: "leading, but the CSR watch is not running",
-            };
-          }
-          if (!controller?.synced()) {
-            return { ok: false, detail: "CSR cache not synced" };
-          }
-          return true;
-        },
-        metrics: () => registry.render(),
-      },
-    });
-  } catch (e) {
-    signal.removeEventListener("abort", onAbort);
-    life.abort();
-    await nodes.done;
-    await events.close(0);
-    client.close();
-    log.error("cannot listen", { listen: flags.listen, error: errorText(e) });
-    return 1;
-  }
-  deps.onListening?.(server.port);
+/** What /healthz and /readyz judge, read now. */
+function snapshot(d: Daemon): HealthSnapshot {
+  return {
+    now: Date.now(),
+    maxSilenceMs: d.deps.maxSilenceMs ?? 15 * 60_000,
+    policyReady: d.policy !== undefined,
+    nodesSynced: d.nodes.synced(),
+    leading: d.leading,
+    controller: d.controller && {
+      lastProgress: d.controller.lastProgress(),
+      synced: d.controller.synced(),
+    },
+    elector: d.elector && {
+      isLeader: d.elector.isLeader(),
+      lastRenew: d.elector.lastRenew(),
+    },
+    leaseDurationMs: d.flags.leaderElectLeaseDuration,
+    refused: d.refused(),
+  };
+}
 
+/** Binds the status endpoints; throws when it cannot listen. */
+function serveStatus(d: Daemon): HttpServer {
+  const listen = parseListen(d.flags.listen)!;
+  return startHttpServer({
+    hostname: listen.hostname,
+    port: listen.port,
+    status: {
+      healthy: () => liveness(snapshot(d)),
+      ready: () => readiness(snapshot(d)),
+      metrics: () => d.registry.render(),
+    },
+  });
+}
+
+function logStarting(
+  d: Daemon,
+  connection: ClusterConnection,
+  server: HttpServer,
+  leaderElect: boolean,
+): void {
+  const { flags, log } = d;
   log.info("starting", {
     version: VERSION,
     deno: DENO_VERSION,
@@ -433,27 +418,31 @@ export async function runDaemon(
       "--verify-node-addresses=false: SANs are NOT checked against Node addresses; any node can get a certificate for another node's names",
     );
   }
+}
 
+/** Discovers the API service IPs, completes the policy with them, and starts deciding CSRs. */
+async function startCsrController(d: Daemon): Promise<Controller> {
+  const { flags, deps, log, metrics, registry } = d;
   const discovered = await discoverApiServiceIps({
-    client,
+    client: d.client,
     log,
-    signal: life.signal,
+    signal: d.life.signal,
     serviceHost: deps.serviceHost ?? Deno.env.get("KUBERNETES_SERVICE_HOST"),
   });
   const compiled = compileServingPolicy(policyFromFlags(flags, discovered), {
     settingLabel: policySettingFlag,
   });
   if ("errors" in compiled) throw new Error(`policy: ${compiled.error}`); // validated above
-  policy = compiled;
+  d.policy = compiled;
   log.info("protecting API service IPs", {
     apiServiceIps: compiled.policy.apiServiceIps,
   });
 
-  controller = startController({
-    client,
-    approver,
+  const controller = d.controller = startController({
+    client: d.client,
+    approver: d.approver,
     log,
-    signal: life.signal,
+    signal: d.life.signal,
     concurrency: flags.workers,
     watchTimeoutSeconds: deps.watchTimeoutSeconds,
     watchGraceMs: deps.watchGraceMs,
@@ -462,94 +451,81 @@ export async function runDaemon(
     onRestart: (kind, cause) =>
       metrics.watchRestarted("certificatesigningrequests", kind, cause),
     onReconciled: deps.onReconciled,
-    isLeader: () => leading,
+    isLeader: () => d.leading,
     requeueWaits: !flags.once,
   });
   registry.onCollect(() =>
-    metrics.setPending(controller!.pending(), new Date())
+    metrics.setPending(controller.pending(), new Date())
   );
-  const eventsNotWritten = registry.counter(
-    "kubelet_rubber_stamp_events_dropped_total",
-    "Events not written, by reason: spam-filter (an object's burst of 25, refilled 1 per 5 min, as client-go), dropped (the Event budget's queue full, shutdown), failed (the API server refused).",
-  );
-  const eventsCounted = { "spam-filter": 0, dropped: 0, failed: 0 };
-  registry.onCollect(() => {
-    const st = events.stats();
-    const now = {
-      "spam-filter": st.filtered,
-      dropped: st.dropped,
-      failed: st.failed,
-    };
-    for (const reason of Object.keys(now) as (keyof typeof now)[]) {
-      eventsNotWritten.inc({ reason }, now[reason] - eventsCounted[reason]);
-      eventsCounted[reason] = now[reason];
-    }
+  registerEventMetrics(registry, d.events);
+  d.leaderGauge.set(d.leading ? 1 : 0);
+  return controller;
+}
+
+/** Campaigns for the Lease; only the leader writes. */
+function elect(
+  d: Daemon,
+  connection: ClusterConnection,
+  stop: AbortSignal,
+): LeaderElector {
+  const { flags, log } = d;
+  const namespace = flags.leaderElectNamespace ?? connection.namespace ??
+    "default";
+  return startLeaderElection({
+    client: d.client,
+    namespace,
+    name: flags.leaderElectLeaseName,
+    identity: d.identity,
+    leaseDurationMs: flags.leaderElectLeaseDuration,
+    renewDeadlineMs: flags.leaderElectRenewDeadline,
+    retryPeriodMs: flags.leaderElectRetryPeriod,
+    signal: stop,
+    log,
+    onStartedLeading(leadership) {
+      d.leading = true;
+      d.leaderGauge.set(1);
+      log.info("became leader", {
+        lease: `${namespace}/${flags.leaderElectLeaseName}`,
+      });
+      leadership.addEventListener("abort", () => {
+        d.leading = false;
+        d.leaderGauge.set(0);
+        if (!d.life.signal.aborted) {
+          log.warn("lost leadership: approving stopped");
+        }
+      }, { once: true });
+      // Whatever arrived while following is decided now.
+      d.controller!.resync();
+    },
+    onNewLeader: (identity) => log.info("leader is", { identity }),
   });
-  leaderGauge.set(leading ? 1 : 0);
-
-  const electorStop = new AbortController();
-  if (leaderElect) {
-    const namespace = flags.leaderElectNamespace ?? connection.namespace ??
-      "default";
-    elector = startLeaderElection({
-      client,
-      namespace,
-      name: flags.leaderElectLeaseName,
-      identity,
-      leaseDurationMs: flags.leaderElectLeaseDuration,
-      renewDeadlineMs: flags.leaderElectRenewDeadline,
-      retryPeriodMs: flags.leaderElectRetryPeriod,
-      signal: electorStop.signal,
-      log,
-      onStartedLeading(leadership) {
-        leading = true;
-        leaderGauge.set(1);
-        log.info("became leader", {
-          lease: `${namespace}/${flags.leaderElectLeaseName}`,
-        });
-        leadership.addEventListener("abort", () => {
-          leading = false;
-          leaderGauge.set(0);
-          if (!life.signal.aborted) {
-            log.warn("lost leadership: approving stopped");
-          }
-        }, { once: true });
-        // Whatever arrived while following is decided now.
-        controller!.resync();
-      },
-      onNewLeader: (identity) => log.info("leader is", { identity }),
-    });
-  }
-
-  let exit = 0;
-  if (flags.once) {
-    exit = await runOnce(controller, nodes, life.signal, log);
-    life.abort();
-  } else if (!life.signal.aborted) {
-    await new Promise<void>((r) =>
-      life.signal.addEventListener("abort", () => r(), { once: true })
-    );
-  }
-  signal.removeEventListener("abort", onAbort);
-  log.info("shutting down");
-  // Stop deciding, let in-flight writes finish, then hand the Lease over so
-  // the other replica takes over at once; all within one budget, so that the
-  // process exits inside the 5 s a container runtime is usually given.
-  const deadline = Date.now() + SHUTDOWN_BUDGET_MS;
-  const left = () => Math.max(0, deadline - Date.now());
-  await controller.stop(Math.min(2_000, left()));
-  electorStop.abort();
-  if (elector) await within(elector.done, left() - 400);
-  await within(nodes.done, left() - 300);
-  await events.close(Math.max(0, left() - 200));
-  await server.shutdown();
-  client.close();
-  log.info("stopped", { exit });
-  return exit;
 }
 
 /** Everything after SIGTERM, from "shutting down" to "stopped". */
 const SHUTDOWN_BUDGET_MS = 4_200;
+
+/**
+ * Stops deciding, lets in-flight writes finish, then hands the Lease over so
+ * the other replica takes over at once; all within one budget, so that the
+ * process exits inside the 5 s a container runtime is usually given.
+ */
+async function shutdown(
+  d: Daemon,
+  controller: Controller,
+  electorStop: AbortController,
+  server: HttpServer,
+): Promise<void> {
+  d.log.info("shutting down");
+  const deadline = Date.now() + SHUTDOWN_BUDGET_MS;
+  const left = () => Math.max(0, deadline - Date.now());
+  await controller.stop(Math.min(2_000, left()));
+  electorStop.abort();
+  if (d.elector) await within(d.elector.done, left() - 400);
+  await within(d.nodes.done, left() - 300);
+  await d.events.close(Math.max(0, left() - 200));
+  await server.shutdown();
+  d.client.close();
+}
 
 /** Waits for `p`, but no longer than `ms`. */
 async function within(p: Promise<unknown>, ms: number): Promise<void> {
@@ -561,9 +537,10 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/** `--once`: waits for both caches, then for the queue to drain; 0 either way. */
 async function runOnce(
-  controller: ReturnType<typeof startController>,
-  nodes: ReturnType<typeof startNodeCache>,
+  controller: Controller,
+  nodes: NodeCache,
   signal: AbortSignal,
   log: Logger,
 ): Promise<number> {

@@ -23,7 +23,7 @@
  * @module
  */
 import type { PolicySetting } from "../core/policy.ts";
-import type { LeaderElectionTiming } from "../kube/lease.ts";
+import type { LeaderElectionTiming } from "../kube/leader_election.ts";
 import { type DaemonFlags, FLAG_TABLE, type PolicyFlags } from "./flags.ts";
 
 // Durations are milliseconds in core (`…Ms`), a duration flag on the line.

@@ -4,57 +4,33 @@
  * client-side rate limit, a bearer token re-read after a 401, typed
  * {@linkcode ApiError}s, and newline-delimited streams for watches.
  *
+ * This file is the request path (limit, auth, fetch, errors, deadline);
+ * its pieces live apart: the HTTP pools (`http_pool.ts`), the deadline
+ * (`deadline.ts`), the automatic limit (`apf_limit.ts`), error bodies
+ * (`error_response.ts`) and the line reader (`read_lines.ts`).
+ *
  * It knows nothing of CSRs or policy.
  *
  * @module
  */
+import { createClientRateLimit, type RateLimitInfo } from "./apf_limit.ts";
 import { type ClusterConnection, ConfigError } from "./config.ts";
-import { createAdaptiveRateLimiter, type RateLimit } from "./rate_limiter.ts";
-import type { KubeClient, KubeRequest, KubeStreamRequest } from "./types.ts";
+import { type Deadline, startDeadline } from "./deadline.ts";
+import { describeError, errorFromResponse, oneLine } from "./error_response.ts";
 import { ApiError } from "./errors.ts";
-import { errorText } from "../util/error_text.ts";
+import { createHttpPools, type PoolKind } from "./http_pool.ts";
+import { readLines } from "./read_lines.ts";
+import type { KubeClient, KubeRequest, KubeStreamRequest } from "./types.ts";
 
 // Callers used to import the error type from here.
 export { ApiError, type ApiErrorInit, isApiError } from "./errors.ts";
-
-/**
- * How the client-side limit was chosen:
- *
- * - `flags`: `qps`/`burst` were given (`qps` 0 = unlimited);
- * - `apf`: neither was given and the server's answers carry API Priority and
- *   Fairness headers: no client-side limit, the server protects itself;
- * - `default`: neither was given and the server's answers carry no APF
- *   headers (or none has been seen yet): {@linkcode FALLBACK_RATE_LIMIT}.
- */
-export type RateLimitMode = "flags" | "apf" | "default";
-
-/** The limit in force and why; `qps` 0 means unlimited. */
-export interface RateLimitInfo extends RateLimit {
-  mode: RateLimitMode;
-  /** False only while the automatic mode waits for its first successful answer. */
-  decided: boolean;
-}
-
-/** client-go's historical defaults, kept when the server has no APF. */
-export const FALLBACK_RATE_LIMIT: Readonly<RateLimit> = { qps: 20, burst: 30 };
-
-/** Response headers kube-apiserver's APF filter sets on every request it classifies. */
-export const APF_HEADERS = [
-  "x-kubernetes-pf-flowschema-uid",
-  "x-kubernetes-pf-prioritylevel-uid",
-] as const;
-
-/** Whether a response went through API Priority and Fairness. */
-export function hasApfHeaders(headers: Headers): boolean {
-  return APF_HEADERS.some((h) => headers.has(h));
-}
 
 /** Options of {@linkcode createKubeClient}. */
 export interface KubeClientOptions {
   /**
    * Client-side rate limit, requests per second; `<= 0` disables it. When
    * neither `qps` nor `burst` is given the limit is automatic (see
-   * {@linkcode RateLimitMode}): 20/30 until a successful answer shows the
+   * `RateLimitMode` in `apf_limit.ts`): 20/30 until a successful answer shows the
    * server's APF headers, then none; it follows every later successful
    * answer, so a server that stops sending them gets 20/30 again.
    */
@@ -89,105 +65,6 @@ export interface KubeClientOptions {
   ) => void;
 }
 
-const STATUS_REASONS: Record<number, string> = {
-  400: "BadRequest",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "NotFound",
-  405: "MethodNotAllowed",
-  406: "NotAcceptable",
-  409: "Conflict",
-  410: "Gone",
-  413: "RequestEntityTooLarge",
-  415: "UnsupportedMediaType",
-  422: "Invalid",
-  429: "TooManyRequests",
-  500: "InternalError",
-  503: "ServiceUnavailable",
-  504: "Timeout",
-};
-
-/** The reason Kubernetes' apimachinery gives an HTTP status when the body carries no `Status`. */
-function reasonForStatus(status: number): string {
-  return STATUS_REASONS[status] ??
-    (status >= 500 ? "InternalError" : "Unknown");
-}
-
-function oneLine(text: string, max = 300): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
-/** The messages of an error and all its causes, de-duplicated: `fetch failed: invalid peer certificate: UnknownIssuer`. */
-function describeError(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (
-    let depth = 0;
-    current !== undefined && current !== null && depth < 8;
-    depth++
-  ) {
-    const text = errorText(current);
-    if (text && !parts.includes(text)) parts.push(text);
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return parts.join(": ") || "unknown error";
-}
-
-interface KubeStatus {
-  kind?: string;
-  status?: string;
-  message?: string;
-  reason?: string;
-  code?: number;
-  details?: { retryAfterSeconds?: number; [key: string]: unknown };
-}
-
-function parseStatus(text: string): KubeStatus | undefined {
-  try {
-    const value = JSON.parse(text);
-    if (
-      typeof value === "object" && value !== null &&
-      (value.kind === "Status" || value.status === "Failure")
-    ) return value as KubeStatus;
-  } catch {
-    // Not JSON: a proxy or load balancer answered; the text is kept as the message.
-  }
-  return undefined;
-}
-
-async function errorFromResponse(
-  response: Response,
-  method: string,
-  path: string,
-): Promise<ApiError> {
-  let text = "";
-  try {
-    text = await response.text();
-  } catch {
-    // The body broke off; the status alone still says what happened.
-  }
-  const status = parseStatus(text);
-  const header = response.headers.get("retry-after");
-  const headerSeconds = header !== null && /^\d+$/.test(header.trim())
-    ? Number(header.trim())
-    : undefined;
-  const detailSeconds = typeof status?.details?.retryAfterSeconds === "number"
-    ? status.details.retryAfterSeconds
-    : undefined;
-  return new ApiError({
-    method,
-    path,
-    status: response.status,
-    reason: status?.reason || reasonForStatus(response.status),
-    message: status ? status.message : oneLine(text) || response.statusText,
-    code: status?.code,
-    details: status?.details,
-    retryAfterSeconds: headerSeconds ?? detailSeconds,
-    body: text || undefined,
-  });
-}
-
 /**
  * Builds `server + path + ?query`: booleans become `"true"`/`"false"`,
  * `undefined` values are dropped.
@@ -215,135 +92,88 @@ export function buildUrl(
   return `${server}${path}${search ? `?${search}` : ""}`;
 }
 
-/** Options of {@linkcode readLines}. */
-export interface ReadLinesOptions {
-  /** A line longer than this many UTF-16 code units is an error. Default 64 Mi. */
-  maxLineLength?: number;
-  /**
-   * Stops reading when this aborts, even if the underlying fetch does not
-   * notice the abort (seen with several watches sharing one HTTP/2
-   * connection): the pending read is abandoned and the stream cancelled.
-   */
-  signal?: AbortSignal;
-}
-
-/**
- * Splits a byte stream into lines on `"\n"`, decoding UTF-8 across chunk
- * boundaries (a character may be split anywhere). A trailing `"\r"` is
- * dropped, empty lines are skipped, and a last line without a newline is
- * still yielded. If the consumer stops early, the stream is cancelled.
- *
- * @example
- * ```ts
- * import { readLines } from "./client.ts";
- * const body = ReadableStream.from([new TextEncoder().encode("a\nb")]);
- * for await (const line of readLines(body)) console.log(line); // "a", "b"
- * ```
- */
-export async function* readLines(
-  body: ReadableStream<Uint8Array>,
-  options: ReadLinesOptions = {},
-): AsyncGenerator<string, void, undefined> {
-  const maxLineLength = options.maxLineLength ?? 64 * 1024 * 1024;
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  // Pieces of the current line; joined once when its newline arrives, so a
-  // long line split in many chunks costs linear time.
-  const parts: string[] = [];
-  let partsLength = 0;
-  let finished = false;
-  const signal = options.signal;
-  // Abort cancels the reader, which settles a pending read(). Racing each
-  // read against one long-lived promise instead would pile one reaction per
-  // chunk (holding that chunk) onto it for the whole life of the watch.
-  const reason = () =>
-    signal?.reason ?? new DOMException("aborted", "AbortError");
-  const onAbort = () => {
-    reader.cancel(reason()).catch(() => {});
-  };
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener("abort", onAbort, { once: true });
-  const take = (tail: string): string => {
-    parts.push(tail);
-    const line = parts.join("");
-    parts.length = 0;
-    partsLength = 0;
-    return line.endsWith("\r") ? line.slice(0, -1) : line;
-  };
+/** Refuses a connection this client cannot honour (before any pool is built). */
+function checkConnection(connection: ClusterConnection, server: string): void {
+  let url: URL;
   try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (signal?.aborted) throw reason();
-      if (done) break;
-      let start = 0;
-      let newline = value.indexOf("\n");
-      while (newline !== -1) {
-        const line = take(value.slice(start, newline));
-        if (line.length > maxLineLength) {
-          throw new RangeError(
-            `stream line longer than ${maxLineLength} characters`,
-          );
-        }
-        if (line !== "") yield line;
-        start = newline + 1;
-        newline = value.indexOf("\n", start);
-      }
-      if (start < value.length) {
-        parts.push(value.slice(start));
-        partsLength += value.length - start;
-        if (partsLength > maxLineLength) {
-          throw new RangeError(
-            `stream line longer than ${maxLineLength} characters`,
-          );
-        }
-      }
-    }
-    finished = true;
-    const last = take("");
-    if (last !== "") yield last;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
+    url = new URL(server);
+  } catch {
+    throw new ConfigError(
+      `${connection.source}: server: expected an https:// URL, found "${server}"`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ConfigError(
+      `${connection.source}: server: expected an https:// URL, found "${server}"`,
+    );
+  }
+  if (connection.insecureSkipTlsVerify) {
+    throw new ConfigError(
+      `${connection.source}: insecure-skip-tls-verify is not supported: Deno cannot skip TLS verification for one HTTP client; provide the server's CA`,
+    );
+  }
+  if (Boolean(connection.clientCertPem) !== Boolean(connection.clientKeyPem)) {
+    throw new ConfigError(
+      `${connection.source}: a client certificate needs both a certificate and a key; found only the ${
+        connection.clientCertPem ? "certificate" : "key"
+      }`,
+    );
   }
 }
 
-interface Deadline {
-  signal: AbortSignal;
-  expired(): boolean;
-  /** Stops the timer only (a stream outlives its header deadline). */
-  clearTimer(): void;
-  /** Stops the timer and detaches from the caller's signal. */
-  clear(): void;
+/** The error a failed request rejects with: the caller's abort reason, an `ApiError` as is, or a deadline or transport `ApiError`. */
+function translate(
+  error: unknown,
+  method: string,
+  path: string,
+  deadline: Deadline,
+  timeoutMs: number,
+  caller?: AbortSignal,
+): unknown {
+  if (caller?.aborted) return caller.reason;
+  if (error instanceof ApiError) return error;
+  if (deadline.expired()) {
+    return new ApiError({
+      method,
+      path,
+      status: 0,
+      reason: "DeadlineExceeded",
+      message: `no answer within ${timeoutMs} ms`,
+      cause: error,
+    });
+  }
+  return new ApiError({
+    method,
+    path,
+    status: 0,
+    reason: "Transport",
+    message: describeError(error),
+    cause: error,
+  });
 }
 
-/**
- * A timer-based deadline combined with the caller's signal. The caller's
- * abort is forwarded by a listener rather than `AbortSignal.any()`, whose
- * result is held only weakly: collected mid-watch, it would never abort.
- */
-function startDeadline(ms: number, caller?: AbortSignal): Deadline {
-  const controller = new AbortController();
-  let expired = false;
-  const timer = ms > 0
-    ? setTimeout(() => {
-      expired = true;
-      controller.abort(
-        new DOMException(`deadline of ${ms} ms exceeded`, "TimeoutError"),
-      );
-    }, ms)
-    : undefined;
-  const forward = () => controller.abort(caller?.reason);
-  if (caller?.aborted) forward();
-  else caller?.addEventListener("abort", forward, { once: true });
-  return {
-    signal: controller.signal,
-    expired: () => expired,
-    clearTimer: () => clearTimeout(timer),
-    clear: () => {
-      clearTimeout(timer);
-      caller?.removeEventListener("abort", forward);
-    },
-  };
+/** The lines of a watch body; a break-off becomes a `Transport` `ApiError`. */
+async function* streamLines(
+  body: ReadableStream<Uint8Array>,
+  path: string,
+  caller: AbortSignal | undefined,
+  deadline: Deadline,
+): AsyncGenerator<string, void, undefined> {
+  try {
+    yield* readLines(body, { signal: caller });
+  } catch (error) {
+    if (caller?.aborted) throw caller.reason;
+    throw new ApiError({
+      method: "GET",
+      path,
+      status: 0,
+      reason: "Transport",
+      message: `stream broke off: ${describeError(error)}`,
+      cause: error,
+    });
+  } finally {
+    deadline.clear();
+  }
 }
 
 /**
@@ -386,113 +216,23 @@ export function createKubeClient(
   options: KubeClientOptions = {},
 ): KubeClient {
   const server = connection.server.replace(/\/+$/, "");
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    throw new ConfigError(
-      `${connection.source}: server: expected an https:// URL, found "${server}"`,
-    );
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new ConfigError(
-      `${connection.source}: server: expected an https:// URL, found "${server}"`,
-    );
-  }
-  if (connection.insecureSkipTlsVerify) {
-    throw new ConfigError(
-      `${connection.source}: insecure-skip-tls-verify is not supported: Deno cannot skip TLS verification for one HTTP client; provide the server's CA`,
-    );
-  }
-  if (Boolean(connection.clientCertPem) !== Boolean(connection.clientKeyPem)) {
-    throw new ConfigError(
-      `${connection.source}: a client certificate needs both a certificate and a key; found only the ${
-        connection.clientCertPem ? "certificate" : "key"
-      }`,
-    );
-  }
-  let httpClient: Deno.HttpClient;
-  let streamClient: Deno.HttpClient;
-  let make: () => Deno.HttpClient;
-  try {
-    const tls: Deno.CreateHttpClientOptions = connection.caPem
-      ? { caCerts: [connection.caPem] }
-      : {};
-    make = () =>
-      connection.clientCertPem && connection.clientKeyPem
-        ? Deno.createHttpClient({
-          ...tls,
-          cert: connection.clientCertPem,
-          key: connection.clientKeyPem,
-        })
-        : Deno.createHttpClient(tls);
-    httpClient = make();
-    // Watches get their own connection: multiplexed with requests on one
-    // HTTP/2 connection, their small frames hold requests back (Nagle's
-    // algorithm is on in Deno's fetch, and the peer delays its ACKs).
-    streamClient = make();
-  } catch (error) {
-    throw new ConfigError(
-      `${connection.source}: unusable TLS material: ${describeError(error)}`,
-    );
-  }
-
-  // Deno's HTTP/2 pool has no PING health check: a connection that went
-  // silent without closing (packets dropped) keeps taking new requests, each
-  // ending at its deadline. Two deadlines in a row with no answer between
-  // them retire the pool: the next request dials afresh (client-go pings and
-  // closes such a connection for the same reason).
-  const deadlinesInARow = { request: 0, stream: 0 };
-  const answered = (kind: "request" | "stream") => deadlinesInARow[kind] = 0;
-  const timedOut = (kind: "request" | "stream", error: unknown) => {
-    if (
-      closed || !(error instanceof ApiError) ||
-      error.reason !== "DeadlineExceeded"
-    ) return;
-    if (++deadlinesInARow[kind] < 2) return;
-    deadlinesInARow[kind] = 0;
-    const old = kind === "request" ? httpClient : streamClient;
-    try {
-      if (kind === "request") httpClient = make();
-      else streamClient = make();
-    } catch {
-      return; // keep the old pool rather than none
+  checkConnection(connection, server);
+  const pools = createHttpPools(connection);
+  /** Two deadlines in a row retire a pool (see `http_pool.ts`). */
+  const timedOut = (kind: PoolKind, error: unknown) => {
+    if (error instanceof ApiError && error.reason === "DeadlineExceeded") {
+      pools.deadlineExceeded(kind);
     }
-    old.close();
   };
-
   const fetchFn = options.fetch ?? fetch;
   const onResponse = options.onResponse;
-  const automatic = options.qps === undefined && options.burst === undefined;
-  let limitInfo: RateLimitInfo = automatic
-    ? { mode: "default", ...FALLBACK_RATE_LIMIT, decided: false }
-    : {
-      mode: "flags",
-      qps: Math.max(0, options.qps ?? FALLBACK_RATE_LIMIT.qps),
-      burst: options.burst ?? FALLBACK_RATE_LIMIT.burst,
-      decided: true,
-    };
-  const limiter = createAdaptiveRateLimiter(limitInfo);
-  options.onRateLimit?.({ ...limitInfo });
-  let apfSeen: boolean | undefined;
-  /** Automatic mode: follow what each successful answer says about APF. */
-  const noteApf = (response: Response) => {
-    if (!automatic) return;
-    const apf = hasApfHeaders(response.headers);
-    if (apf === apfSeen) return;
-    apfSeen = apf;
-    limitInfo = apf
-      ? { mode: "apf", qps: 0, burst: 0, decided: true }
-      : { mode: "default", ...FALLBACK_RATE_LIMIT, decided: true };
-    limiter.setLimit(limitInfo);
-    options.onRateLimit?.({ ...limitInfo });
-  };
+  const rateLimit = createClientRateLimit(options);
+  const limiter = rateLimit.limiter;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   const userAgent = options.userAgent ??
     `deno-kube-client (deno/${Deno.version.deno})`;
   const tokenSource = connection.tokenSource;
-  let closed = false;
 
   /** Sends with rate limit, auth and the single 401 retry; returns a 2xx response or throws. */
   async function exchange(
@@ -536,16 +276,16 @@ export function createKubeClient(
           headers,
           body,
           signal,
-          client: query?.watch ? streamClient : httpClient,
+          client: pools.get(query?.watch ? "stream" : "request"),
         });
       } catch (error) {
         observe(0);
         throw error;
       }
-      answered(query?.watch ? "stream" : "request");
+      pools.answered(query?.watch ? "stream" : "request");
       observe(response.status);
       if (response.ok) {
-        noteApf(response);
+        rateLimit.noteAnswer(response.headers);
         return response;
       }
       if (response.status === 429) {
@@ -561,59 +301,6 @@ export function createKubeClient(
         continue;
       }
       throw await errorFromResponse(response, method, path);
-    }
-  }
-
-  function translate(
-    error: unknown,
-    method: string,
-    path: string,
-    deadline: Deadline,
-    timeoutMs: number,
-    caller?: AbortSignal,
-  ): unknown {
-    if (caller?.aborted) return caller.reason;
-    if (error instanceof ApiError) return error;
-    if (deadline.expired()) {
-      return new ApiError({
-        method,
-        path,
-        status: 0,
-        reason: "DeadlineExceeded",
-        message: `no answer within ${timeoutMs} ms`,
-        cause: error,
-      });
-    }
-    return new ApiError({
-      method,
-      path,
-      status: 0,
-      reason: "Transport",
-      message: describeError(error),
-      cause: error,
-    });
-  }
-
-  async function* streamLines(
-    body: ReadableStream<Uint8Array>,
-    path: string,
-    caller: AbortSignal | undefined,
-    deadline: Deadline,
-  ): AsyncGenerator<string, void, undefined> {
-    try {
-      yield* readLines(body, { signal: caller });
-    } catch (error) {
-      if (caller?.aborted) throw caller.reason;
-      throw new ApiError({
-        method: "GET",
-        path,
-        status: 0,
-        reason: "Transport",
-        message: `stream broke off: ${describeError(error)}`,
-        cause: error,
-      });
-    } finally {
-      deadline.clear();
     }
   }
 
@@ -699,13 +386,8 @@ export function createKubeClient(
       return streamLines(response.body, req.path, req.signal, deadline);
     },
 
-    rateLimit: () => ({ ...limitInfo }),
+    rateLimit: () => rateLimit.info(),
 
-    close() {
-      if (closed) return;
-      closed = true;
-      httpClient.close();
-      streamClient.close();
-    },
+    close: () => pools.close(),
   };
 }

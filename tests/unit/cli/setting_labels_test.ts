@@ -7,7 +7,7 @@ import {
 } from "../../../src/core/policy.ts";
 import { evaluateServingPolicy } from "../../../src/core/policy_checks.ts";
 import { createNodeFacts } from "../../../src/core/node_facts.ts";
-import { validateLeaderElectionTimings } from "../../../src/kube/lease.ts";
+import { validateLeaderElectionTimings } from "../../../src/kube/leader_election.ts";
 import { FLAG_TABLE } from "../../../src/cli/flags.ts";
 import {
   leaderElectionFlag,

@@ -4,12 +4,12 @@
  * the client's tokens, so that an Event flood never delays a
  * SubjectAccessReview or an approval.
  */
+import { DEFAULT_REPORTING_CONTROLLER } from "../../../src/controller/csr_events.ts";
 import {
   createEventRecorder,
-  DEFAULT_REPORTING_CONTROLLER,
   type EventInput,
   type EventRecorderOptions,
-} from "../../../src/controller/events.ts";
+} from "../../../src/kube/events.ts";
 import { createKubeClient } from "../../../src/kube/client.ts";
 import { staticTokenSource } from "../../../src/kube/token_source.ts";
 import { createLogger } from "../../../src/log.ts";

@@ -6,8 +6,8 @@ import {
   createKubeClient,
   isApiError,
   type KubeClientOptions,
-  readLines,
 } from "../../../src/kube/client.ts";
+import { readLines } from "../../../src/kube/read_lines.ts";
 import {
   type ClusterConnection,
   ConfigError,

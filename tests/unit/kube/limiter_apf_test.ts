@@ -9,10 +9,10 @@ import {
   type Sleep,
 } from "../../../src/kube/rate_limiter.ts";
 import {
-  createKubeClient,
   hasApfHeaders,
   type RateLimitInfo,
-} from "../../../src/kube/client.ts";
+} from "../../../src/kube/apf_limit.ts";
+import { createKubeClient } from "../../../src/kube/client.ts";
 import type { ApiServer } from "../../support/api_server.ts";
 import { createKubeletCsr, startFixture } from "../../support/fixture.ts";
 import { assert, assertEquals } from "../../support/assert.ts";

@@ -8,7 +8,7 @@ import {
 import { checkPendingAge } from "../../../src/core/policy_checks.ts";
 import { leaderElectionFlag } from "../../../src/cli/setting_labels.ts";
 import { flagHelpLines, FLAGS } from "../../../src/cli/flags.ts";
-import { validateLeaderElectionTimings } from "../../../src/kube/lease.ts";
+import { validateLeaderElectionTimings } from "../../../src/kube/leader_election.ts";
 import { assertEquals } from "../../support/assert.ts";
 
 Deno.test("formatDurationUnit uses the largest unit that divides exactly", () => {

@@ -1,6 +1,6 @@
 import { microTime, rfc3339 } from "../../../src/util/time.ts";
-import { microTime as leaseMicroTime } from "../../../src/kube/lease.ts";
-import { formatMicroTime } from "../../../src/controller/events.ts";
+import { createBody } from "../../../src/kube/event_sink.ts";
+import type { EventSeries } from "../../../src/kube/event_series.ts";
 import { assertEquals, assertThrows } from "../../support/assert.ts";
 
 Deno.test("rfc3339 writes UTC in whole seconds, dropping the milliseconds", () => {
@@ -29,7 +29,36 @@ Deno.test("microTime writes UTC with exactly six fractional digits", () => {
   assertThrows(() => microTime(new Date(NaN)), RangeError);
 });
 
-Deno.test("lease.ts and events.ts export the one microTime", () => {
-  assertEquals(leaseMicroTime, microTime);
-  assertEquals(formatMicroTime, microTime);
+Deno.test("Event bodies are stamped with the one microTime and rfc3339", () => {
+  const first = new Date("2026-11-28T08:49:48.123Z");
+  const last = new Date("2026-11-28T08:50:01.5Z");
+  const series: EventSeries = {
+    key: undefined,
+    name: "csr-1.1",
+    firstSeen: first,
+    lastObserved: last,
+    count: 2,
+    sentCount: 0,
+    busy: false,
+    event: {
+      namespace: "default",
+      regarding: { apiVersion: "v1", kind: "Node", name: "worker-1" },
+      type: "Normal",
+      reason: "Seen",
+      action: "Look",
+      note: "",
+    },
+  };
+  const v1 = createBody(series, "events", "example.com/c", "pod") as {
+    eventTime: string;
+    series: { lastObservedTime: string };
+  };
+  assertEquals(v1.eventTime, microTime(first));
+  assertEquals(v1.series.lastObservedTime, microTime(last));
+  const core = createBody(series, "core", "example.com/c", "pod") as {
+    firstTimestamp: string;
+    lastTimestamp: string;
+  };
+  assertEquals(core.firstTimestamp, rfc3339(first));
+  assertEquals(core.lastTimestamp, rfc3339(last));
 });

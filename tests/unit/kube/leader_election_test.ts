@@ -2,12 +2,12 @@ import { createKubeClient } from "../../../src/kube/client.ts";
 import {
   type LeaderElectionOptions,
   type LeaderElector,
-  type Lease,
   makeIdentity,
-  microTime,
   startLeaderElection,
   validateLeaderElectionTimings,
-} from "../../../src/kube/lease.ts";
+} from "../../../src/kube/leader_election.ts";
+import type { Lease } from "../../../src/kube/lease_lock.ts";
+import { microTime } from "../../../src/util/time.ts";
 import { staticTokenSource } from "../../../src/kube/token_source.ts";
 import type { KubeClient } from "../../../src/kube/types.ts";
 import {

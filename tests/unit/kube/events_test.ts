@@ -1,14 +1,16 @@
+import { DEFAULT_REPORTING_CONTROLLER } from "../../../src/controller/csr_events.ts";
 import {
-  createEventRecorder,
-  DEFAULT_REPORTING_CONTROLLER,
-  type EventInput,
   eventName,
-  type EventRecorder,
-  type EventRecorderOptions,
-  formatMicroTime,
   qualifiedNameError,
   truncateUtf8,
-} from "../../../src/controller/events.ts";
+} from "../../../src/kube/event_fields.ts";
+import {
+  createEventRecorder,
+  type EventInput,
+  type EventRecorder,
+  type EventRecorderOptions,
+} from "../../../src/kube/events.ts";
+import { microTime as formatMicroTime } from "../../../src/util/time.ts";
 import { createKubeClient } from "../../../src/kube/client.ts";
 import { staticTokenSource } from "../../../src/kube/token_source.ts";
 import type { KubeClient } from "../../../src/kube/types.ts";
