@@ -498,8 +498,9 @@ Deno.test({
         { type: "Hostname", address: `node-during-${label}` },
       ]);
       let name = "";
+      let bad: Approver | undefined;
       try {
-        const bad = await launch(label, options.tokenFile ?? tokenFile);
+        bad = await launch(label, options.tokenFile ?? tokenFile);
         name = await create(k);
         await bad.proc.waitForLine(
           (l) => l.includes('"level":"error"') && options.clear.test(l),
@@ -520,8 +521,9 @@ Deno.test({
         const warnings = bad.records().filter((r) => r.level === "warn");
         assertEquals(
           warnings.length,
-          new Set(warnings.map((r) => JSON.stringify([r.msg, r.resource])))
-            .size,
+          new Set(
+            warnings.map((r) => JSON.stringify([r.msg, r.resource, r.csr])),
+          ).size,
           bad.proc.lines.join("\n"),
         );
         const readyz = await bad.status("/readyz?verbose");
@@ -540,8 +542,10 @@ Deno.test({
           (await getCsr(plane, name)).status?.conditions ?? [],
           [],
         );
-        await bad.proc.stop();
       } finally {
+        // Stopped before RBAC is restored, even when the case failed: a
+        // refused daemon left running would approve once it is allowed.
+        await bad?.proc.stop();
         // deploy/ applied again restores what the case removed.
         if (options.rbac) await applyManifests(plane.admin, manifests);
       }
@@ -644,14 +648,6 @@ Deno.test({
       },
     );
 
-    // Idle watches measured while the remaining cases run (see the last
-    // step), opened after the restart (which ends every watch): one the server
-    // ends after 70 s, one without a timeout that the last step ends.
-    probes.push(
-      await startBookmarkProbe(plane, { timeoutSeconds: 70 }),
-      await startBookmarkProbe(plane),
-    );
-
     await step(
       "etcd compacted while the watches are open: no CSR missed, none approved twice",
       async () => {
@@ -723,6 +719,15 @@ Deno.test({
         assertEquals(approvals(first), 1);
         assertEquals(await daemon.approvalRequests(), daemon.approvals());
       },
+    );
+
+    // Idle watches measured while the remaining cases run (see the last
+    // step), opened after the last kube-apiserver restart (which ends every
+    // watch): one the server ends after 70 s, one without a timeout that the
+    // last step ends.
+    probes.push(
+      await startBookmarkProbe(plane, { timeoutSeconds: 70 }),
+      await startBookmarkProbe(plane),
     );
 
     await step(
