@@ -80,11 +80,15 @@ interface Member {
 }
 
 /** Nodes (with their addresses) and their kubelets' serving CSRs (PEM, base64). */
-async function makeFleet(from: number, count: number): Promise<Member[]> {
+async function makeFleet(
+  from: number,
+  count: number,
+  ipOffset: number,
+): Promise<Member[]> {
   const out: Member[] = [];
   for (let i = from; i < from + count; i++) {
     const node = `bench-${i}`;
-    const ip = ipFor(i);
+    const ip = ipFor(i + ipOffset);
     const pem = await makeCertificateRequestPem({
       node,
       dnsNames: [node],
@@ -276,7 +280,8 @@ async function sample(pid: number, hz: number) {
   }
 }
 
-interface Row {
+/** One row of the results table. */
+export interface Row {
   scenario: string;
   csrs: number;
   seconds: number;
@@ -290,7 +295,8 @@ interface Row {
   apiserverCpu: number;
 }
 
-function table(rows: Row[]): string {
+/** The results as a Markdown table. */
+export function table(rows: Row[]): string {
   const f = (n: number | undefined, d = 0) =>
     n === undefined ? "—" : n.toFixed(d);
   return [
@@ -306,58 +312,52 @@ function table(rows: Row[]): string {
   ].join("\n");
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      backlog: { type: "string", default: "5000" },
-      storm: { type: "string", default: "2000" },
-      rate: { type: "string", default: "200" },
-    },
-  });
-  const backlogSize = Number(values.backlog);
-  const stormSize = Number(values.storm);
-  const rate = Number(values.rate);
-  for (const [name, n] of [["backlog", backlogSize], ["storm", stormSize]]) {
-    if (!Number.isInteger(n) || (n as number) < 0) {
-      console.error(`bench:cluster: --${name}: expected a count, found ${n}`);
-      return 2;
-    }
-  }
-  if (!(rate > 0)) {
-    console.error(`bench:cluster: --rate: expected > 0, found ${values.rate}`);
-    return 2;
-  }
-  const version = await requestedVersion();
-  const bin = await ensureControlPlane(version, log);
+/** Options of {@linkcode runClusterBench}. */
+export interface ClusterBenchOptions {
+  backlog: number;
+  storm: number;
+  /** Storm CSRs created per second. */
+  rate: number;
+  /** The approver's ServiceAccount token file. */
+  tokenFile: string;
+  /** Deno flags for the daemon (the `start` task's V8 flags). */
+  denoFlags: string[];
+  /** Added to each member's index for its InternalIP (`ipFor`): keeps clear of other Nodes' addresses. */
+  ipOffset?: number;
+  log: (line: string) => void;
+}
+
+/** What {@linkcode runClusterBench} measured and checked. */
+export interface ClusterBenchResult {
+  rows: Row[];
+  csrs: number;
+  approvalWrites: number;
+  approvedLogged: number;
+  /** CSRs without exactly one Approved condition. */
+  notOnce: number;
+  /** How the daemon chose its client-side limit (its log line). */
+  rateLimit: string;
+  ok: boolean;
+}
+
+/**
+ * The backlog, then the storm, against a running control plane on which
+ * `deploy/` is applied and no other approver runs: one daemon process, with
+ * default flags, started for it and stopped after.
+ */
+export async function runClusterBench(
+  cp: ControlPlane,
+  options: ClusterBenchOptions,
+): Promise<ClusterBenchResult> {
+  const { backlog: backlogSize, storm: stormSize, rate, log } = options;
+  const ipOffset = options.ipOffset ?? 0;
   const { hz } = await clockTicks();
-  const v8 = startTaskV8Flags(await Deno.readTextFile(`${REPO}deno.json`));
-  let cp: ControlPlane | undefined;
   let daemon: Approver | undefined;
   let watch: ApprovalWatch | undefined;
   try {
-    cp = await startControlPlane(bin, log);
-    log(
-      `kube-apiserver ${cp.versions["kube-apiserver"]}, etcd ${
-        cp.versions.etcd.replace(/\s+/g, " ")
-      }; ${navigator.hardwareConcurrency} CPUs; daemon V8 flags ${
-        v8.join(" ") || "none"
-      }`,
-    );
-    await applyManifests(cp.admin, await renderKustomization(`${REPO}deploy`));
-    const tokenFile = `${cp.dir}/approver.token`;
-    await Deno.writeTextFile(
-      tokenFile,
-      await serviceAccountToken(
-        cp,
-        "kubelet-rubber-stamp",
-        "kubelet-rubber-stamp",
-      ),
-    );
-
     let t = performance.now();
-    const backlog = await makeFleet(1, backlogSize);
-    const storm = await makeFleet(backlogSize + 1, stormSize);
+    const backlog = await makeFleet(1, backlogSize, ipOffset);
+    const storm = await makeFleet(backlogSize + 1, stormSize, ipOffset);
     log(
       `generated ${backlogSize + stormSize} ECDSA P-256 requests in ${
         ((performance.now() - t) / 1000).toFixed(1)
@@ -373,7 +373,7 @@ async function main(): Promise<number> {
     t = performance.now();
     const backlogNames: string[] = [];
     await pool(backlog, 16, async (m) => {
-      backlogNames.push(await createCsr(cp!.admin, m));
+      backlogNames.push(await createCsr(cp.admin, m));
     });
     log(
       `created ${backlogSize} CSRs (each as its node) in ${
@@ -390,9 +390,9 @@ async function main(): Promise<number> {
     let api0 = (await sample(apiserverPid, hz))?.cpuSeconds ?? 0;
     const started = performance.now();
     daemon = await startApprover(cp, {
-      name: "bench",
-      tokenFile,
-      denoFlags: v8,
+      name: `bench-${crypto.randomUUID().slice(0, 4)}`,
+      tokenFile: options.tokenFile,
+      denoFlags: options.denoFlags,
     });
     const d = daemon;
     await watch.until(backlogNames, 600_000);
@@ -400,11 +400,7 @@ async function main(): Promise<number> {
     let ds = await sample(d.proc.pid, hz);
     let api1 = (await sample(apiserverPid, hz))?.cpuSeconds ?? 0;
     const mode = d.records().find((r) => r.msg === "client-side rate limit");
-    log(
-      `client-side rate limit as logged: ${
-        mode ? JSON.stringify(mode).slice(0, 200) : "(no line)"
-      }`,
-    );
+    const rateLimit = mode ? `${mode.mode} (qps ${mode.qps})` : "(not logged)";
     rows.push({
       scenario: `backlog ${backlogSize} (from process start)`,
       csrs: backlogSize,
@@ -414,12 +410,11 @@ async function main(): Promise<number> {
       daemonPeakMiB: (ds?.peakRssBytes ?? NaN) / 1048576,
       apiserverCpu: api1 - api0,
     });
-    const cpuAfterBacklog = ds?.cpuSeconds ?? 0;
 
     // --- Storm: CSRs arrive at `rate` per second while the daemon runs.
     await sleep(2_000);
     api0 = (await sample(apiserverPid, hz))?.cpuSeconds ?? 0;
-    const cpu0 = (await sample(d.proc.pid, hz))?.cpuSeconds ?? cpuAfterBacklog;
+    const cpu0 = (await sample(d.proc.pid, hz))?.cpuSeconds ?? NaN;
     const sentAt = new Map<string, number>();
     const stormNames: string[] = [];
     const stormStart = performance.now();
@@ -446,47 +441,117 @@ async function main(): Promise<number> {
     const latencies = stormNames.map((n) =>
       watch!.approvedAt.get(n)! - sentAt.get(n)!
     );
-    rows.push({
-      scenario: `storm ${stormSize} at ${rate}/s (sent in ${
-        (sendMs / 1000).toFixed(1)
-      } s)`,
-      csrs: stormSize,
-      seconds: stormMs / 1000,
-      perSecond: stormSize / (stormMs / 1000),
-      p50: percentile(latencies, 50),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-      max: Math.max(...latencies),
-      daemonCpuPer1000: ((ds?.cpuSeconds ?? NaN) - cpu0) / stormSize * 1000,
-      daemonPeakMiB: (ds?.peakRssBytes ?? NaN) / 1048576,
-      apiserverCpu: api1 - api0,
-    });
+    if (stormSize > 0) {
+      rows.push({
+        scenario: `storm ${stormSize} at ${rate}/s (sent in ${
+          (sendMs / 1000).toFixed(1)
+        } s)`,
+        csrs: stormSize,
+        seconds: stormMs / 1000,
+        perSecond: stormSize / (stormMs / 1000),
+        p50: percentile(latencies, 50),
+        p95: percentile(latencies, 95),
+        p99: percentile(latencies, 99),
+        max: Math.max(...latencies),
+        daemonCpuPer1000: ((ds?.cpuSeconds ?? NaN) - cpu0) / stormSize * 1000,
+        daemonPeakMiB: (ds?.peakRssBytes ?? NaN) / 1048576,
+        apiserverCpu: api1 - api0,
+      });
+    }
 
     // --- Exactly once: one Approved condition each, one approval write each.
     await sleep(1_000);
     const all = [...backlogNames, ...stormNames];
-    const notOnce = all.filter((n) => watch!.approvedConditions.get(n) !== 1);
-    const writes = await d.approvalRequests();
-    const approvedLines = d.approvals();
+    const notOnce = all.filter((n) =>
+      watch!.approvedConditions.get(n) !== 1
+    ).length;
+    const approvalWrites = await d.approvalRequests();
+    const approvedLogged = d.approvals();
+    return {
+      rows,
+      csrs: all.length,
+      approvalWrites,
+      approvedLogged,
+      notOnce,
+      rateLimit,
+      ok: notOnce === 0 && approvalWrites === all.length &&
+        approvedLogged === all.length,
+    };
+  } finally {
+    watch?.stop();
+    await daemon?.proc.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      backlog: { type: "string", default: "5000" },
+      storm: { type: "string", default: "2000" },
+      rate: { type: "string", default: "200" },
+    },
+  });
+  const backlog = Number(values.backlog);
+  const storm = Number(values.storm);
+  const rate = Number(values.rate);
+  for (const [name, n] of [["backlog", backlog], ["storm", storm]]) {
+    if (!Number.isInteger(n) || (n as number) < 0) {
+      console.error(`bench:cluster: --${name}: expected a count, found ${n}`);
+      return 2;
+    }
+  }
+  if (!(rate > 0)) {
+    console.error(`bench:cluster: --rate: expected > 0, found ${values.rate}`);
+    return 2;
+  }
+  const version = await requestedVersion();
+  const bin = await ensureControlPlane(version, log);
+  const v8 = startTaskV8Flags(await Deno.readTextFile(`${REPO}deno.json`));
+  let cp: ControlPlane | undefined;
+  try {
+    cp = await startControlPlane(bin, log);
     log(
-      `approval PUTs ${writes}, approved decisions logged ${approvedLines}, CSRs ${all.length}; ` +
-        `not approved exactly once: ${notOnce.length}`,
+      `kube-apiserver ${cp.versions["kube-apiserver"]}, etcd ${
+        cp.versions.etcd.replace(/\s+/g, " ")
+      }; ${navigator.hardwareConcurrency} CPUs; daemon V8 flags ${
+        v8.join(" ") || "none"
+      }`,
+    );
+    await applyManifests(cp.admin, await renderKustomization(`${REPO}deploy`));
+    const tokenFile = `${cp.dir}/approver.token`;
+    await Deno.writeTextFile(
+      tokenFile,
+      await serviceAccountToken(
+        cp,
+        "kubelet-rubber-stamp",
+        "kubelet-rubber-stamp",
+      ),
+    );
+    const result = await runClusterBench(cp, {
+      backlog,
+      storm,
+      rate,
+      tokenFile,
+      denoFlags: v8,
+      log,
+    });
+    log(
+      `client-side rate limit: ${result.rateLimit}; approval PUTs ${result.approvalWrites}, approved decisions logged ${result.approvedLogged}, CSRs ${result.csrs}; not approved exactly once: ${result.notOnce}`,
     );
     console.log(
       `\nkube-apiserver ${
         cp.versions["kube-apiserver"]
       }, ${navigator.hardwareConcurrency} CPUs, ` +
-        `\`deno task bench:cluster --backlog ${backlogSize} --storm ${stormSize} --rate ${rate}\`, ` +
+        `\`deno task bench:cluster --backlog ${backlog} --storm ${storm} --rate ${rate}\`, ` +
         `daemon with default flags and ${v8.join(" ") || "no V8 flags"}\n`,
     );
-    console.log(table(rows));
-    const ok = notOnce.length === 0 && writes === all.length &&
-      approvedLines === all.length;
-    if (!ok) console.error("bench:cluster: approvals were not exactly once");
-    return ok ? 0 : 1;
+    console.log(table(result.rows));
+    if (!result.ok) {
+      console.error("bench:cluster: approvals were not exactly once");
+    }
+    return result.ok ? 0 : 1;
   } finally {
-    watch?.stop();
-    await daemon?.proc.stop();
     await cp?.stop();
     killAll();
   }

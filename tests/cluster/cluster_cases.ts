@@ -36,6 +36,8 @@ import {
   startKubelet,
 } from "./actors.ts";
 import { dumpLogs, killAll } from "./processes.ts";
+import { runClusterBench, table } from "../../bench/cluster.ts";
+import { startTaskV8Flags } from "../../bench/run.ts";
 import { type FreezeProxy, startFreezeProxy } from "./freeze_proxy.ts";
 import {
   type BookmarkProbe,
@@ -974,6 +976,35 @@ Deno.test({
         assert(gap > 50 && gap < 70, describeBookmarks(rOpen));
       }
     });
+
+    await step(
+      "throughput on the real server: a small backlog and storm (full size: deno task bench:cluster)",
+      async () => {
+        // The bench starts its own daemon: no other may hold the Lease.
+        for (const d of daemons) await d.proc.stop();
+        const v8 = startTaskV8Flags(
+          await Deno.readTextFile(`${REPO}deno.json`),
+        );
+        const result = await runClusterBench(plane, {
+          backlog: 500,
+          storm: 300,
+          rate: 100,
+          tokenFile,
+          denoFlags: v8,
+          // 10.16.0.0 and up: clear of every address the cases above use.
+          ipOffset: 0x100000,
+          log,
+        });
+        log(
+          `throughput (client-side limit ${result.rateLimit}, ${
+            v8.join(" ")
+          }):\n${table(result.rows)}`,
+        );
+        assertEquals(result.notOnce, 0, "each CSR approved exactly once");
+        assertEquals(result.approvalWrites, result.csrs);
+        assertEquals(result.approvedLogged, result.csrs);
+      },
+    );
   } catch (e) {
     failed = true;
     throw e;
