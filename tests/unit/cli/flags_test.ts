@@ -1,17 +1,14 @@
 import {
   CHECK_FLAGS,
-  checkHelpText,
   FLAG_TABLE,
-  FlagError,
   FLAGS,
-  helpText,
-  parseCommandLine,
-  parseDuration,
-  parseFlags,
-  parseListen,
   POLICY_FLAGS,
-  servingPolicyFromFlags,
-} from "../../../src/cli/flags.ts";
+} from "../../../src/cli/flag_table.ts";
+import { FlagError } from "../../../src/cli/flag_types.ts";
+import { parseDuration, parseListen } from "../../../src/cli/flag_values.ts";
+import { servingPolicyFromFlags } from "../../../src/cli/flags_policy.ts";
+import { checkHelpText, helpText } from "../../../src/cli/help.ts";
+import { parseCommandLine, parseFlags } from "../../../src/cli/parse_flags.ts";
 import { CHECK_USAGE, parseCheckArgs } from "../../../src/cli/check.ts";
 import { policyFromFlags } from "../../../src/cli/daemon.ts";
 import {
