@@ -20,12 +20,14 @@ export {
   type AuthorizationFact,
   decideServingRequest,
   type DecisionFacts,
+} from "./src/core/decision.ts";
+export {
   type Inspection,
   inspectServingRequest,
-  isNodeRequester,
-  isTerminal,
   KUBELET_SERVING_SIGNER,
-} from "./src/core/decision.ts";
+} from "./src/core/inspect.ts";
+export { isNodeRequester } from "./src/core/requester.ts";
+export { isTerminal } from "./src/core/terminal.ts";
 export {
   parseCertificateRequest,
   type ParsedRequest,

@@ -13,10 +13,8 @@
  *
  * @module
  */
-import {
-  decideServingRequest,
-  inspectServingRequest,
-} from "../src/core/decision.ts";
+import { decideServingRequest } from "../src/core/decision.ts";
+import { inspectServingRequest } from "../src/core/inspect.ts";
 import { createNodeFacts, type NodeAddress } from "../src/core/node_facts.ts";
 import type { CertificateSigningRequest } from "../src/core/types.ts";
 import { type KeyType, makeServingCsr } from "../tests/support/csr_factory.ts";

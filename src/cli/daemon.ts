@@ -61,11 +61,9 @@ import { registerProcessMetrics } from "../process_metrics.ts";
 import { type HttpServer, startHttpServer } from "../serve/http.ts";
 import { errorText } from "../util/error_text.ts";
 import { DENO_VERSION, VERSION } from "../version.ts";
-import {
-  type DaemonFlags,
-  parseListen,
-  servingPolicyFromFlags,
-} from "./flags.ts";
+import type { DaemonFlags } from "./flag_types.ts";
+import { parseListen } from "./flag_values.ts";
+import { servingPolicyFromFlags } from "./flags_policy.ts";
 import { leaderElectionFlag, policySettingFlag } from "./setting_labels.ts";
 
 /** Things a caller (tests, the demo) may supply instead of the defaults. */
@@ -101,7 +99,7 @@ export interface DaemonDeps {
  * @example
  * ```ts
  * import { policyFromFlags } from "./daemon.ts";
- * import { parseFlags } from "./flags.ts";
+ * import { parseFlags } from "./parse_flags.ts";
  * policyFromFlags(parseFlags([]), ["10.96.0.1"]).apiServiceIps; // ["10.96.0.1"]
  * ```
  */
@@ -144,7 +142,7 @@ interface Daemon {
  * @example
  * ```ts ignore
  * import { runDaemon } from "./daemon.ts";
- * import { parseFlags } from "./flags.ts";
+ * import { parseFlags } from "./parse_flags.ts";
  * const ac = new AbortController();
  * const code = await runDaemon(parseFlags(["--dry-run"]), { signal: ac.signal });
  * ```

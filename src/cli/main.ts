@@ -5,7 +5,9 @@
  * @module
  */
 import { runDaemon } from "./daemon.ts";
-import { FlagError, helpText, parseFlags } from "./flags.ts";
+import { FlagError } from "./flag_types.ts";
+import { helpText } from "./help.ts";
+import { parseFlags } from "./parse_flags.ts";
 
 /**
  * Runs the CLI with `args` and resolves to the exit code.

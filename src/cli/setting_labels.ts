@@ -24,7 +24,8 @@
  */
 import type { PolicySetting } from "../core/policy.ts";
 import type { LeaderElectionTiming } from "../kube/leader_election.ts";
-import { type DaemonFlags, FLAG_TABLE, type PolicyFlags } from "./flags.ts";
+import { FLAG_TABLE } from "./flag_table.ts";
+import type { DaemonFlags, PolicyFlags } from "./flag_types.ts";
 
 // Durations are milliseconds in core (`…Ms`), a duration flag on the line.
 const POLICY_FLAG_KEYS: Record<PolicySetting, keyof PolicyFlags> = {

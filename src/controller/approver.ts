@@ -9,8 +9,8 @@
 import {
   type AuthorizationFact,
   decideServingRequest,
-  inspectServingRequest,
 } from "../core/decision.ts";
+import { inspectServingRequest } from "../core/inspect.ts";
 import type {
   CertificateSigningRequest,
   CertificateSigningRequestCondition,

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { isTerminal, KUBELET_SERVING_SIGNER } from "../core/decision.ts";
+import { KUBELET_SERVING_SIGNER } from "../core/inspect.ts";
+import { isTerminal } from "../core/terminal.ts";
 import type { CertificateSigningRequest } from "../core/types.ts";
 import { linkSignals } from "../kube/abort.ts";
 import { type RestartCause, runReflector } from "../kube/reflector.ts";

@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { isTerminal, KUBELET_SERVING_SIGNER } from "../core/decision.ts";
+import { KUBELET_SERVING_SIGNER } from "../core/inspect.ts";
+import { isTerminal } from "../core/terminal.ts";
 import type { CertificateSigningRequest } from "../core/types.ts";
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>

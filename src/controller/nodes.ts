@@ -12,7 +12,7 @@ import {
   nodeAddressKeys,
   type NodeFacts,
 } from "../core/node_facts.ts";
-import { quote } from "../core/rules.ts";
+import { quote } from "../core/text.ts";
 import { runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";

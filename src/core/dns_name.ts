@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { quote } from "./rules.ts";
+import { quote } from "./text.ts";
 
 /** Longest DNS name, without its optional trailing dot (RFC 1035 §2.3.4). */
 export const MAX_DNS_NAME_LENGTH = 253;

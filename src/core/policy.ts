@@ -20,7 +20,7 @@
  */
 import { type Cidr, parseCidr } from "./ip.ts";
 import { canonicalDnsName, dnsNameSyntaxError } from "./dns_name.ts";
-import { quote } from "./rules.ts";
+import { quote } from "./text.ts";
 
 /** The operator's serving-certificate policy: its settings, by their own names. */
 export interface ServingPolicy {

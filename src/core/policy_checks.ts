@@ -37,7 +37,7 @@ import {
   tryParseIp,
 } from "./ip.ts";
 import { canonicalDnsName, dnsNameSyntaxError } from "./dns_name.ts";
-import { quote, quoteList } from "./rules.ts";
+import { quote, quoteList } from "./text.ts";
 import { formatDuration } from "./duration.ts";
 import type { CompiledPolicy } from "./policy.ts";
 import {

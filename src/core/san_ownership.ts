@@ -20,7 +20,7 @@
 import type { ReasonCode } from "./types.ts";
 import { canonicalIp, cidrContains, tryParseIp } from "./ip.ts";
 import { canonicalDnsName } from "./dns_name.ts";
-import { quote } from "./rules.ts";
+import { quote } from "./text.ts";
 import { formatDuration } from "./duration.ts";
 import type { CompiledPolicy } from "./policy.ts";
 import {

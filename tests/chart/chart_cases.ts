@@ -14,7 +14,7 @@ import {
   renderKustomization,
 } from "../support/rbac.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import { FLAGS } from "../../src/cli/flags.ts";
+import { FLAGS } from "../../src/cli/flag_table.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CHART = `${ROOT}charts/kubelet-rubber-stamp`;
@@ -429,7 +429,7 @@ Deno.test("chart: every policy flag has a value in policy, and each value become
   assertEquals(
     Object.keys(values.policy).sort(),
     policyFlags.map((f) => camel(f.name)).sort(),
-    "values.yaml policy keys: one per policy flag (src/cli/flags.ts)",
+    "values.yaml policy keys: one per policy flag (src/cli/flag_table.ts)",
   );
   for (const [k, v] of Object.entries(values.policy)) {
     assertEquals(v, null, `policy.${k} defaults to the daemon's default`);

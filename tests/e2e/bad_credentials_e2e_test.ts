@@ -3,7 +3,7 @@
  * stays not ready and approves nothing; repeated warnings are said once.
  */
 import { runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import { parseFlags } from "../../src/cli/parse_flags.ts";
 import { staticTokenSource } from "../../src/kube/token_source.ts";
 import { createLogger } from "../../src/log.ts";
 import { suppressRepeats } from "../../src/log_repeats.ts";

@@ -106,7 +106,7 @@ Deno.test("no kubeconfig and not in a cluster exits 1 explaining what is missing
 
 Deno.test("a connection the TLS stack refuses is a one-line error and exit 1, not a crash", async () => {
   const { runDaemon } = await import("../../src/cli/daemon.ts");
-  const { parseFlags } = await import("../../src/cli/flags.ts");
+  const { parseFlags } = await import("../../src/cli/parse_flags.ts");
   const lines: string[] = [];
   const { createLogger } = await import("../../src/log.ts");
   const code = await runDaemon(parseFlags(["--listen=127.0.0.1:0"]), {

@@ -3,7 +3,7 @@
  * wait, protected names, Events, the storm guard and --once.
  */
 import { runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import { parseFlags } from "../../src/cli/parse_flags.ts";
 import { staticTokenSource } from "../../src/kube/token_source.ts";
 import { createLogger } from "../../src/log.ts";
 import { makeServingCsr } from "../support/csr_factory.ts";

@@ -1,8 +1,6 @@
 import fc from "fast-check";
-import {
-  decideServingRequest,
-  inspectServingRequest,
-} from "../../src/core/decision.ts";
+import { decideServingRequest } from "../../src/core/decision.ts";
+import { inspectServingRequest } from "../../src/core/inspect.ts";
 import { createNodeFacts } from "../../src/core/node_facts.ts";
 import type { Outcome, ReasonCode } from "../../src/core/types.ts";
 import { assert, assertEquals } from "../support/assert.ts";

@@ -18,7 +18,7 @@ import {
   requestAttributesFromPath,
 } from "../support/rbac.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { FLAGS } from "../../src/cli/flags.ts";
+import { FLAGS } from "../../src/cli/flag_table.ts";
 
 const NS = "kubelet-rubber-stamp";
 const SA = { namespace: NS, name: "kubelet-rubber-stamp" };

@@ -10,7 +10,7 @@
  * @module
  */
 import { type DaemonDeps, runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import { parseFlags } from "../../src/cli/parse_flags.ts";
 import type { ReconcileResult } from "../../src/controller/approver.ts";
 import { staticTokenSource } from "../../src/kube/token_source.ts";
 import { createLogger } from "../../src/log.ts";

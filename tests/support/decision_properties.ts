@@ -32,9 +32,11 @@ import fc from "fast-check";
 import {
   type AuthorizationFact,
   decideServingRequest,
+} from "../../src/core/decision.ts";
+import {
   type Inspection,
   inspectServingRequest,
-} from "../../src/core/decision.ts";
+} from "../../src/core/inspect.ts";
 import {
   type CompiledPolicy,
   compileServingPolicy,

@@ -6,7 +6,7 @@
  * @module
  */
 import { runDaemon } from "../../src/cli/daemon.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import { parseFlags } from "../../src/cli/parse_flags.ts";
 import type { ReconcileResult } from "../../src/controller/approver.ts";
 import type { CertificateSigningRequest } from "../../src/core/types.ts";
 import { staticTokenSource } from "../../src/kube/token_source.ts";

@@ -5,7 +5,7 @@ import {
   parseCheckArgs,
   runCheck,
 } from "../../../src/cli/check.ts";
-import { CHECK_FLAGS, FLAGS } from "../../../src/cli/flags.ts";
+import { CHECK_FLAGS, FLAGS } from "../../../src/cli/flag_table.ts";
 import { SERVING_POLICY_RULES } from "../../../src/core/policy_checks.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import {

@@ -8,7 +8,7 @@
  */
 import { runCli } from "../../support/cli.ts";
 import { runDaemon } from "../../../src/cli/daemon.ts";
-import { parseFlags } from "../../../src/cli/flags.ts";
+import { parseFlags } from "../../../src/cli/parse_flags.ts";
 import { createLogger } from "../../../src/log.ts";
 import { assert } from "../../support/assert.ts";
 import { createTestCa } from "../../support/tls.ts";

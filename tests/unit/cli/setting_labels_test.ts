@@ -8,7 +8,7 @@ import {
 import { evaluateServingPolicy } from "../../../src/core/policy_checks.ts";
 import { createNodeFacts } from "../../../src/core/node_facts.ts";
 import { validateLeaderElectionTimings } from "../../../src/kube/leader_election.ts";
-import { FLAG_TABLE } from "../../../src/cli/flags.ts";
+import { FLAG_TABLE } from "../../../src/cli/flag_table.ts";
 import {
   leaderElectionFlag,
   policySettingFlag,

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 import { trimForCache } from "../../../src/controller/csr_trim.ts";
-import { isTerminal } from "../../../src/core/decision.ts";
+import { isTerminal } from "../../../src/core/terminal.ts";
 import type { CertificateSigningRequest } from "../../../src/core/types.ts";
 import { runReflector } from "../../../src/kube/reflector.ts";
 import type { KubeClient, KubeRequest } from "../../../src/kube/types.ts";

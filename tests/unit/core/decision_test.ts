@@ -2,11 +2,11 @@ import fc from "fast-check";
 import {
   type AuthorizationFact,
   decideServingRequest,
-  type Inspection,
-  inspectServingRequest,
-  isNodeRequester,
-  KUBELET_SERVING_SIGNER,
 } from "../../../src/core/decision.ts";
+import {
+  inspectServingRequest,
+  KUBELET_SERVING_SIGNER,
+} from "../../../src/core/inspect.ts";
 import type {
   CertificateSigningRequest,
   Decision,
@@ -673,58 +673,4 @@ Deno.test("decision: random edits of a valid CSR object never throw", async () =
     ),
     { numRuns: 200 },
   );
-});
-
-Deno.test("decision: size limits come from the options", async () => {
-  const csr = await makeServingCsr({ dnsNames: ["a", "b", "c"] });
-  const small = await inspectServingRequest(csr, { maxPemBytes: 100 });
-  assertEquals(small.verdict.reason, "RequestTooLarge");
-  const fewSans = await inspectServingRequest(csr, { maxSans: 2 });
-  assertEquals(fewSans.verdict.reason, "TooManySANs");
-  const roomy = await inspectServingRequest(csr, { maxSans: 4 });
-  assertEquals(roomy.verdict.outcome, "approve");
-});
-
-Deno.test("isNodeRequester: username prefix or nodes group", () => {
-  const table: Array<[unknown, boolean]> = [
-    [{ spec: { username: "system:node:a" } }, true],
-    [{ spec: { username: "x", groups: ["system:nodes"] } }, true],
-    [{ spec: { username: "alice", groups: ["system:authenticated"] } }, false],
-    [{ spec: { username: "system:nodes:a" } }, false],
-    [{ spec: { groups: "system:nodes" } }, false],
-    [{ spec: {} }, false],
-    [null, false],
-    [[], false],
-  ];
-  for (const [csr, expected] of table) {
-    assertEquals(isNodeRequester(csr), expected, JSON.stringify(csr));
-  }
-});
-
-Deno.test("decision: inspection result is plain data", async () => {
-  const inspection: Inspection = await inspectServingRequest(
-    await makeServingCsr(),
-  );
-  // Round-trips through JSON: no functions, no class instances.
-  assertEquals(JSON.parse(JSON.stringify(inspection)), inspection);
-});
-
-Deno.test("isTerminal: decided conditions or a certificate; defensive on garbage", async () => {
-  const { isTerminal } = await import("../../../src/core/decision.ts");
-  const table: Array<[unknown, boolean]> = [
-    [{ status: { conditions: [{ type: "Approved", status: "True" }] } }, true],
-    [{ status: { conditions: [{ type: "Denied", status: "True" }] } }, true],
-    [{ status: { conditions: [{ type: "Failed", status: "True" }] } }, true],
-    [{ status: { certificate: "LS0t" } }, true],
-    [{ status: { certificate: "" } }, false],
-    [{ status: { conditions: [{ type: "Pending" }] } }, false],
-    [{ metadata: { deletionTimestamp: "2026-01-01T00:00:00Z" } }, false],
-    [{ status: { conditions: "garbage" } }, false],
-    [{ status: null }, false],
-    [null, false],
-    ["csr", false],
-  ];
-  for (const [csr, expected] of table) {
-    assertEquals(isTerminal(csr), expected, JSON.stringify(csr));
-  }
 });

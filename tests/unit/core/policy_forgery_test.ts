@@ -6,8 +6,8 @@
 import {
   type AuthorizationFact,
   decideServingRequest,
-  inspectServingRequest,
 } from "../../../src/core/decision.ts";
+import { inspectServingRequest } from "../../../src/core/inspect.ts";
 import {
   canonicalDnsName,
   dnsNameSyntaxError,

@@ -2,8 +2,8 @@ import * as x509 from "../../../src/x509.ts";
 import {
   type AuthorizationFact,
   decideServingRequest,
-  inspectServingRequest,
 } from "../../../src/core/decision.ts";
+import { inspectServingRequest } from "../../../src/core/inspect.ts";
 import {
   type CompiledPolicy,
   compileServingPolicy,

@@ -7,7 +7,8 @@ import {
 } from "../../../src/core/policy.ts";
 import { checkPendingAge } from "../../../src/core/policy_checks.ts";
 import { leaderElectionFlag } from "../../../src/cli/setting_labels.ts";
-import { flagHelpLines, FLAGS } from "../../../src/cli/flags.ts";
+import { FLAGS } from "../../../src/cli/flag_table.ts";
+import { flagHelpLines } from "../../../src/cli/help.ts";
 import { validateLeaderElectionTimings } from "../../../src/kube/leader_election.ts";
 import { assertEquals } from "../../support/assert.ts";
 

@@ -1,18 +1,14 @@
 import {
   CHECK_FLAGS,
-  checkHelpText,
   FLAG_TABLE,
-  FlagError,
   FLAGS,
-  helpText,
-  parseCommandLine,
-  parseDuration,
-  parseFlags,
-  parseListen,
   POLICY_FLAGS,
-  servingPolicyFromFlags,
-} from "../../../src/cli/flags.ts";
-import { CHECK_USAGE, parseCheckArgs } from "../../../src/cli/check.ts";
+} from "../../../src/cli/flag_table.ts";
+import { FlagError } from "../../../src/cli/flag_types.ts";
+import { parseDuration } from "../../../src/cli/flag_values.ts";
+import { servingPolicyFromFlags } from "../../../src/cli/flags_policy.ts";
+import { parseCommandLine, parseFlags } from "../../../src/cli/parse_flags.ts";
+import { parseCheckArgs } from "../../../src/cli/check.ts";
 import { policyFromFlags } from "../../../src/cli/daemon.ts";
 import {
   assert,
@@ -134,40 +130,6 @@ Deno.test("leader-election flags parse Go durations", () => {
     FlagError,
   );
   assertMatch(e.message, /--leader-elect-retry-period/);
-});
-
-Deno.test("--listen parses host:port, :port and bracketed IPv6", () => {
-  assertEquals(parseListen(":8080"), { hostname: "0.0.0.0", port: 8080 });
-  assertEquals(parseListen("127.0.0.1:0"), { hostname: "127.0.0.1", port: 0 });
-  assertEquals(parseListen("[::1]:9000"), { hostname: "::1", port: 9000 });
-  assertEquals(parseListen("localhost"), undefined);
-});
-
-Deno.test("--help lists every flag with its default", () => {
-  const text = helpText();
-  for (const def of FLAGS) {
-    assert(text.includes(`--${def.name}`), `help mentions --${def.name}`);
-    if (def.defaultText !== undefined) {
-      assert(
-        text.includes(`(default ${def.defaultText})`),
-        `help shows the default of --${def.name}`,
-      );
-    } else if (def.default !== undefined && def.kind !== "duration") {
-      assert(
-        text.includes(`(default ${JSON.stringify(def.default)})`),
-        `help shows the default of --${def.name}`,
-      );
-    }
-  }
-  assertMatch(
-    text,
-    /--leader-elect-lease-duration duration\n.*\(default "15s"\)/,
-  );
-  assertMatch(
-    text,
-    /--leader-elect\n.*\(default true in-cluster, else false\)/,
-  );
-  assertMatch(text, /--listen string\n.*\(default ":8080"\)/);
 });
 
 // ---------------------------------------------------------------------------
@@ -467,38 +429,6 @@ Deno.test("check accepts exactly the daemon's policy flags plus its own; each co
     assertThrows(() => parseFlags(["--node", "node.yaml"]), FlagError).message,
     "unknown flag --node (see --help)",
   );
-});
-
-/** The flag names a help text documents (lines `  --name ...`). */
-function documented(text: string): string[] {
-  return [...text.matchAll(/^ {2}--([a-z][a-z0-9-]*)/gm)].map((m) => m[1])
-    .sort();
-}
-
-/** The two help lines of `--name` in `text`. */
-function helpBlock(text: string, name: string): string {
-  const lines = text.split("\n");
-  const i = lines.findIndex((l) => new RegExp(`^ {2}--${name}( |,|$)`).test(l));
-  assert(i >= 0, `--${name} is documented`);
-  return `${lines[i]}\n${lines[i + 1]}`;
-}
-
-Deno.test("both --help texts come from the table: every policy flag appears in both with the same text", () => {
-  const daemon = helpText();
-  const check = checkHelpText();
-  assertEquals(CHECK_USAGE, check);
-  assertEquals(documented(daemon), FLAGS.map((f) => f.name).sort());
-  assertEquals(documented(check), CHECK_FLAGS.map((f) => f.name).sort());
-  for (const def of POLICY_FLAGS) {
-    const block = helpBlock(daemon, def.name);
-    assertEquals(helpBlock(check, def.name), block, `--${def.name}`);
-    assert(block.includes(def.help), `--${def.name} shows the table's help`);
-  }
-  assertEquals(helpBlock(check, "help"), helpBlock(daemon, "help"));
-  // check's help lists only what check accepts.
-  assert(!/^ {2}--workers/m.test(check), "no --workers in check's help");
-  assert(!/^ {2}--node /m.test(daemon), "no --node in the daemon's help");
-  assertMatch(helpBlock(check, "node"), /--node file\n.*List of Nodes/);
 });
 
 Deno.test("a bare -- is skipped by both parsers (deno task start -- ...)", () => {

@@ -4,16 +4,11 @@
  * same variables for its policy flags.
  */
 import { parseCheckArgs, runCheck } from "../../../src/cli/check.ts";
-import {
-  CHECK_FLAGS,
-  checkHelpText,
-  envVariableName,
-  FLAG_TABLE,
-  FlagError,
-  FLAGS,
-  helpText,
-  parseFlags,
-} from "../../../src/cli/flags.ts";
+import { envVariableName } from "../../../src/cli/flag_env.ts";
+import { CHECK_FLAGS, FLAG_TABLE, FLAGS } from "../../../src/cli/flag_table.ts";
+import { FlagError } from "../../../src/cli/flag_types.ts";
+import { checkHelpText, helpText } from "../../../src/cli/help.ts";
+import { parseFlags } from "../../../src/cli/parse_flags.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import { runCli } from "../../support/cli.ts";
 import { makeServingCsr } from "../../support/csr_factory.ts";
