@@ -6,11 +6,21 @@
  * module, it is the command-line entry point.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { decideServingRequest, inspectServingRequest } from "./mod.ts";
+ * const csr = {
+ *   metadata: { name: "csr-1" },
+ *   spec: {
+ *     signerName: "kubernetes.io/kubelet-serving",
+ *     username: "system:node:worker-1",
+ *     groups: ["system:nodes", "system:authenticated"],
+ *     usages: ["digital signature", "server auth"],
+ *     request: btoa("not a PEM block"),
+ *   },
+ * };
  * const inspection = await inspectServingRequest(csr);
  * const decision = decideServingRequest(inspection, { authorization: "unchecked" });
- * console.log(decision.outcome, decision.reason, decision.message);
+ * console.log(decision.outcome, decision.reason); // deny InvalidRequestPEM
  * ```
  *
  * @module

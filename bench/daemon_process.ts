@@ -75,9 +75,10 @@ export interface DaemonProcess {
  * could take it in between, which on a benchmark machine it will not).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { freePort } from "./daemon_process.ts";
  * const port = freePort();
+ * if (!(port > 0 && port < 65536)) throw new Error(`not a port: ${port}`);
  * ```
  */
 export function freePort(): number {
@@ -111,6 +112,7 @@ async function pump(
  * `KUBERNETES_SERVICE_*`).
  *
  * @example
+ * Not run: spawns the daemon against a running API double (bench/run.ts does).
  * ```ts ignore
  * import { spawnDaemon } from "./daemon_process.ts";
  * const d = spawnDaemon({ kubeconfig, port, qps: 0, burst: 30, entry: "mod.ts" }, 100);

@@ -85,9 +85,9 @@ export function parseProcStat(text: string): ProcCpu {
  * second field says which.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { clockTicks } from "./proc.ts";
- * const { hz, measured } = await clockTicks(); // { hz: 100, measured: true }
+ * const { hz, measured } = await clockTicks(); // { hz: 100, measured: true } on Linux
  * ```
  */
 export async function clockTicks(): Promise<{ hz: number; measured: boolean }> {
@@ -121,6 +121,7 @@ export interface ProcSample {
  * Reads CPU and memory of `pid` (`"self"` for this process).
  *
  * @example
+ * Not run: Linux only (reads /proc); tests/unit/bench/harness_test.ts covers the parsing.
  * ```ts ignore
  * import { readProc } from "./proc.ts";
  * const { cpuSeconds, peakRssBytes } = await readProc("self", 100);

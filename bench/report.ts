@@ -182,6 +182,7 @@ export const RESULT_HEADERS = [
  * The main results table, one row per run.
  *
  * @example
+ * Not run: needs the results of a benchmark run (bench/run.ts collects them).
  * ```ts ignore
  * import { resultsTable } from "./report.ts";
  * console.log(resultsTable(results));
@@ -213,6 +214,7 @@ export function resultsTable(results: readonly ScenarioResult[]): string {
  * (to tell whether the API double was the bottleneck), correctness counts.
  *
  * @example
+ * Not run: needs the results of a benchmark run (bench/run.ts collects them).
  * ```ts ignore
  * import { detailsTable } from "./report.ts";
  * console.log(detailsTable(results));

@@ -67,9 +67,10 @@ export interface Member {
  * generation stays fast.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { buildFleet } from "./scenarios.ts";
  * const fleet = await buildFleet(10, "storm");
+ * fleet.length; // 10
  * ```
  */
 export async function buildFleet(
@@ -254,6 +255,7 @@ function counts(tracker: Tracker, names: readonly string[]) {
  * Backlog: `fleet` exists before the daemon starts.
  *
  * @example
+ * Not run: a benchmark run of its own, a daemon process and minutes (`deno task bench`).
  * ```ts ignore
  * import { buildFleet, runBacklog } from "./scenarios.ts";
  * const r = await runBacklog(await buildFleet(100, "b"), { n: 100, qps: 0, burst: 30, entry: "mod.ts", clockTicks: 100, timeoutMs: 60_000, log: console.log });
@@ -342,6 +344,7 @@ export async function runBacklog(
  * Storm: the daemon is ready, then `fleet` arrives at `rate` per second.
  *
  * @example
+ * Not run: a benchmark run of its own, a daemon process and minutes (`deno task bench`).
  * ```ts ignore
  * import { buildFleet, runStorm } from "./scenarios.ts";
  * const r = await runStorm(await buildFleet(100, "s"), 200, { n: 100, qps: 0, burst: 30, entry: "mod.ts", clockTicks: 100, timeoutMs: 60_000, log: console.log });

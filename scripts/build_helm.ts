@@ -112,6 +112,7 @@ function explainFailure(stderr: string, version: string): string {
  * Progress goes to `log`; failures throw a one-line {@linkcode HelmBuildError}.
  *
  * @example
+ * Not run: downloads and builds Helm (`deno task test:chart` does).
  * ```ts ignore
  * const helm = await ensureHelm();
  * ```

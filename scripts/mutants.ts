@@ -73,9 +73,12 @@ export function parseMutants(text: string): Mutant[] {
  * the list is current.
  *
  * @example
- * ```ts ignore
- * import { listProblems, parseMutants } from "./mutants.ts";
- * const problems = await listProblems(parseMutants(text), ".");
+ * ```ts
+ * import { listProblems, type Mutant } from "./mutants.ts";
+ * const stale: Mutant = { id: "gone", why: "a file that was moved", file: "src/moved.ts",
+ *   original: "a", replacement: "b", test: "tests/unit/moved_test.ts" };
+ * const problems = await listProblems([stale], ".");
+ * problems; // ["gone: no file src/moved.ts"]
  * ```
  */
 export async function listProblems(

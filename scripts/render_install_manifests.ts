@@ -32,8 +32,14 @@ const IMAGE =
  * exactly one Deployment container was changed.
  *
  * @example
- * ```ts ignore
- * setImage(objects, "ghcr.io/me/kubelet-rubber-stamp:1.0.0");
+ * ```ts
+ * import { setImage } from "./render_install_manifests.ts";
+ * const deployment = {
+ *   apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "approver" },
+ *   spec: { template: { spec: { containers: [{ name: "approver", image: "old" }] } } },
+ * };
+ * setImage([deployment], "ghcr.io/me/kubelet-rubber-stamp:1.0.0");
+ * deployment.spec.template.spec.containers[0].image; // "ghcr.io/me/kubelet-rubber-stamp:1.0.0"
  * ```
  */
 export function setImage(objects: KubeObject[], image: string): void {

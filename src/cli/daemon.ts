@@ -140,6 +140,7 @@ interface Daemon {
  * clean shutdown, 1 when it cannot start, 2 for a bad policy flag.
  *
  * @example
+ * Not run: the daemon runs until aborted against a live API server (tests/e2e/ runs it against the double).
  * ```ts ignore
  * import { runDaemon } from "./daemon.ts";
  * import { parseFlags } from "./parse_flags.ts";

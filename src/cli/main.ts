@@ -13,9 +13,10 @@ import { parseFlags } from "./parse_flags.ts";
  * Runs the CLI with `args` and resolves to the exit code.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { main } from "./main.ts";
- * Deno.exit(await main(["--help"]));
+ * const code = await main(["--version"]); // prints the version line
+ * if (code !== 0) throw new Error(`exit code ${code}`);
  * ```
  */
 export async function main(args: string[]): Promise<number> {

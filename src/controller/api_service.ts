@@ -29,6 +29,7 @@ export interface DiscoverOptions {
  * and a warning says what is missing.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/controller/api_service_test.ts uses a fake one).
  * ```ts ignore
  * import { discoverApiServiceIps } from "./api_service.ts";
  * const ips = await discoverApiServiceIps({ client, log, signal });

@@ -117,6 +117,7 @@ function csrPath(name: string, sub?: string): string {
  * Creates an approver bound to a client.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/controller/approver_test.ts uses a fake one).
  * ```ts ignore
  * import { createApprover } from "./approver.ts";
  * const approver = createApprover({ client, log });

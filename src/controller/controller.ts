@@ -76,6 +76,7 @@ function dependsOnNodes(result: ReconcileResult): boolean {
  * Starts watching and reconciling.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/controller/controller_test.ts uses a fake one).
  * ```ts ignore
  * import { startController } from "./controller.ts";
  * const controller = startController({ client, approver, log, signal });

@@ -125,6 +125,7 @@ export function stormGuardEvent(
  * queue sized for memory.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/controller/csr_events_test.ts uses a fake one).
  * ```ts ignore
  * import { createCsrEventRecorder } from "./csr_events.ts";
  * const events = createCsrEventRecorder(client, log, "pod-1_uuid");

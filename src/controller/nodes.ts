@@ -64,6 +64,7 @@ function sameAddresses(
  * Starts the Node cache.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/controller/nodes_test.ts uses a fake one).
  * ```ts ignore
  * import { startNodeCache } from "./nodes.ts";
  * const nodes = startNodeCache({ client, log, signal });

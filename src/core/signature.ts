@@ -98,6 +98,7 @@ export type SignatureVerdict =
  * Verifies the self-signature. Never throws: every failure is a verdict.
  *
  * @example
+ * Not run: needs the signed parts of a real request (tests/unit/core/signature_test.ts builds them).
  * ```ts ignore
  * import { verifySelfSignature } from "./signature.ts";
  * const verdict = await verifySelfSignature(parts);

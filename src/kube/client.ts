@@ -203,6 +203,7 @@ async function* streamLines(
  * (Deno cannot skip TLS verification per client), or unusable TLS material.
  *
  * @example
+ * Not run: needs a reachable API server (tests/unit/kube/client_test.ts starts a double).
  * ```ts ignore
  * import { loadClusterConnection } from "./config.ts";
  * import { createKubeClient } from "./client.ts";

@@ -102,9 +102,18 @@ function resolveFrom(baseDir: string, path: string): string {
  * @throws {ConfigError} with the file and field at fault.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadClusterConnection } from "./config.ts";
- * const connection = await loadClusterConnection({ kubeconfig: "/home/me/.kube/config" });
+ * const kubeconfig = `
+ * current-context: kind-kind
+ * contexts: [{ name: kind-kind, context: { cluster: kind, user: me } }]
+ * clusters: [{ name: kind, cluster: { server: "https://127.0.0.1:6443" } }]
+ * users: [{ name: me, user: { token: abc } }]
+ * `;
+ * const connection = await loadClusterConnection({
+ *   kubeconfig: "/home/me/.kube/config",
+ *   readTextFile: () => Promise.resolve(kubeconfig), // a file read, in real use
+ * });
  * console.log(connection.source); // kubeconfig /home/me/.kube/config (context kind-kind)
  * ```
  */

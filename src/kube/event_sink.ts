@@ -157,6 +157,7 @@ type Recovery = "fall-back" | "recreate" | "rename" | "forbidden" | "retry";
  * Creates a sink.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/kube/events_test.ts uses a fake one).
  * ```ts ignore
  * import { createEventSink } from "./event_sink.ts";
  * const sink = createEventSink({ client, log, writeLimiter, signal,

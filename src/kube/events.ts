@@ -160,6 +160,7 @@ const loud = (n: number) => /^10*$/.test(String(n));
  * `reportingInstance` is empty (configuration errors, found at startup).
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/kube/events_test.ts uses a fake one).
  * ```ts ignore
  * import { createEventRecorder } from "./events.ts";
  * const events = createEventRecorder({

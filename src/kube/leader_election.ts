@@ -112,7 +112,7 @@ export interface LeaderElector {
  * @example
  * ```ts
  * import { JITTER_FACTOR } from "./leader_election.ts";
- * const longestAcquireWaitMs = 2_000 * (1 + JITTER_FACTOR); // 4 400
+ * const longestAcquireWaitMs = 2_000 * (1 + JITTER_FACTOR); // 4400
  * ```
  */
 export const JITTER_FACTOR = 1.2;
@@ -138,7 +138,7 @@ function hostnameFromEnv(): string {
  * @example
  * ```ts
  * import { makeIdentity } from "./leader_election.ts";
- * makeIdentity("approver-7d9f-abcde"); // "approver-7d9f-abcde_1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
+ * makeIdentity("approver-7d9f-abcde"); // e.g. "approver-7d9f-abcde_1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
  * ```
  */
 export function makeIdentity(hostname?: string): string {
@@ -240,6 +240,7 @@ interface Elector {
  * or `identity` is empty.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/kube/leader_election_test.ts uses a fake one).
  * ```ts ignore
  * import { makeIdentity, startLeaderElection } from "./leader_election.ts";
  * const stop = new AbortController();

@@ -86,6 +86,7 @@ const isLease = (value: unknown): value is Lease =>
  * method is called.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/kube/lease_lock_test.ts uses a fake one).
  * ```ts ignore
  * import { createLeaseLock } from "./lease_lock.ts";
  * const lock = createLeaseLock({ client, namespace: "kube-system", name: "my-controller" });

@@ -114,6 +114,7 @@ function isExpired(e: unknown): boolean {
  * server: every failure is reported through `onRestart` and retried.
  *
  * @example
+ * Not run: needs a client of a live API server (tests/unit/kube/reflector_test.ts uses a fake one).
  * ```ts ignore
  * import { runReflector } from "./reflector.ts";
  * await runReflector({

@@ -40,7 +40,7 @@ function verdict(v: boolean | { ok: boolean; detail: string }) {
  * Serves the status endpoints.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startHttpServer } from "./http.ts";
  * const server = startHttpServer({
  *   hostname: "127.0.0.1", port: 0,

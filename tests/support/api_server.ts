@@ -11,7 +11,7 @@
  * The implementation lives in `api_server/`, one concept per file.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startApiServer } from "./api_server.ts";
  * await using server = await startApiServer();
  * const client = Deno.createHttpClient({ caCerts: [server.caPem] });

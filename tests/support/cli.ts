@@ -16,7 +16,7 @@ export interface CliRun {
  * Runs `mod.ts` with `args`; killed if it has not exited within `timeoutMs`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runCli } from "./cli.ts";
  * const { code, stdout } = await runCli(["--help"]);
  * ```

@@ -121,8 +121,12 @@ export interface Cluster {
  * The Lease the approver elects its leader with, as the double stores it.
  *
  * @example
- * ```ts ignore
- * leaseOf(api)?.spec?.holderIdentity; // "" once released
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { leaseOf } from "./cluster.ts";
+ * await using api = await startApiServer();
+ * leaseOf(api); // undefined: no daemon has elected yet
+ * // once a leader released it: leaseOf(api)?.spec?.holderIdentity === ""
  * ```
  */
 export function leaseOf(
@@ -142,8 +146,11 @@ export function leaseOf(
  * The Lease's holder: `undefined` without a Lease, `""` when released.
  *
  * @example
- * ```ts ignore
- * holderOf(api) === "replica-a";
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { holderOf } from "./cluster.ts";
+ * await using api = await startApiServer();
+ * holderOf(api); // undefined (no Lease); "replica-a" while it leads
  * ```
  */
 export function holderOf(api: ApiServer): string | undefined {
@@ -156,6 +163,7 @@ export function holderOf(api: ApiServer): string | undefined {
  * daemon yet; {@linkcode Cluster.start} adds them.
  *
  * @example
+ * Not run: starts daemons with leader election, seconds per case (tests/e2e/ does).
  * ```ts ignore
  * import { startCluster } from "./cluster.ts";
  * await using cluster = await startCluster();

@@ -93,6 +93,7 @@ export interface DemoSummary {
  * Runs the demo; `write` receives each output line.
  *
  * @example
+ * Not run: the whole demo, several seconds of output (`deno task demo`).
  * ```ts ignore
  * import { runDemo } from "./demo.ts";
  * const summary = await runDemo(console.log);

@@ -170,8 +170,10 @@ function nodeAuthorizer(
  * selfnodeserver binding deploy/ grants).
  *
  * @example
- * ```ts ignore
- * const api = await startApiServer({ ...(await deployRbacAuthorizers()) });
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { deployRbacAuthorizers } from "./deploy_rbac.ts";
+ * await using api = await startApiServer({ ...(await deployRbacAuthorizers()) });
  * ```
  */
 export async function deployRbacAuthorizers(): Promise<
@@ -223,7 +225,10 @@ export async function deployRbacAuthorizers(): Promise<
  * binding `system:node-bootstrapper` to that user would.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { grantCsrRequester } from "./deploy_rbac.ts";
+ * await using api = await startApiServer();
  * grantCsrRequester(api, "system:bootstrap:abcdef");
  * ```
  */

@@ -147,8 +147,10 @@ export function createFakeClient(options: FakeClientOptions = {}): FakeClient {
  * An {@linkcode ApiError} as the client throws for an answer with `status`.
  *
  * @example
- * ```ts ignore
- * throw apiError(410, "Expired");
+ * ```ts
+ * import { apiError } from "./fake_client.ts";
+ * const expired = apiError(410, "Expired"); // throw it from a handler
+ * expired.status; // 410
  * ```
  */
 export function apiError(
@@ -163,8 +165,10 @@ export function apiError(
  * One page of a list answer.
  *
  * @example
- * ```ts ignore
- * listOf([node], "42", "next-page-token");
+ * ```ts
+ * import { listOf } from "./fake_client.ts";
+ * const node = { metadata: { name: "worker-1" } };
+ * listOf([node], "42", "next-page-token").metadata; // { resourceVersion: "42", continue: "next-page-token" }
  * ```
  */
 export function listOf<T>(

@@ -67,7 +67,7 @@ export interface FixtureOptions {
  * Starts an API double and the daemon against it (watch timeouts shortened).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startFixture } from "./fixture.ts";
  * const f = await startFixture({ flags: ["--deny-invalid"] });
  * await f.stop();
@@ -121,7 +121,11 @@ export async function startFixture(
  * gives, as a cluster admin would bind it. Rejects on any non-201 answer.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { makeServingCsr } from "./csr_factory.ts";
+ * import { submitCsr } from "./fixture.ts";
+ * await using api = await startApiServer();
  * await submitCsr(api, await makeServingCsr({ name: "csr-1", node: "worker-1" }));
  * ```
  */
@@ -199,8 +203,12 @@ let nextIp = 0;
  * `withNode: false` skips creating the Node.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { startApiServer } from "./api_server.ts";
+ * import { createKubeletCsr } from "./fixture.ts";
+ * await using api = await startApiServer();
  * const csr = await createKubeletCsr(api, { name: "csr-1", node: "worker-7" });
+ * csr.spec.username; // "system:node:worker-7"
  * ```
  */
 export async function createKubeletCsr(

@@ -77,7 +77,7 @@ export interface RequestPool {
  *
  * @example
  * ```ts
- * import { createRequestPool } from "./arbitraries.ts";
+ * import { createRequestPool } from "./request_arbitraries.ts";
  * const pool = await createRequestPool();
  * ```
  */
@@ -134,7 +134,7 @@ export type ByteEdit =
  *
  * @example
  * ```ts
- * import { applyEdits } from "./arbitraries.ts";
+ * import { applyEdits } from "./request_arbitraries.ts";
  * applyEdits(new Uint8Array([1, 2, 3]), [{ op: "xor", at: 4, mask: 1 }]); // [1, 3, 3]
  * ```
  */
@@ -185,7 +185,7 @@ const byteValue = fc.oneof(
  * @example
  * ```ts
  * import fc from "fast-check";
- * import { byteEdits } from "./arbitraries.ts";
+ * import { byteEdits } from "./request_arbitraries.ts";
  * fc.sample(byteEdits, 2);
  * ```
  */
@@ -288,7 +288,7 @@ function reframe(pem: string, frame: PemFrame): string {
  * @example
  * ```ts
  * import fc from "fast-check";
- * import { createRequestPool, specRequest } from "./arbitraries.ts";
+ * import { createRequestPool, specRequest } from "./request_arbitraries.ts";
  * fc.sample(specRequest(await createRequestPool()), 3);
  * ```
  */
@@ -391,7 +391,7 @@ function withoutAbsent(record: Record<string, unknown>) {
  * @example
  * ```ts
  * import fc from "fast-check";
- * import { createRequestPool, hostileCsr } from "./arbitraries.ts";
+ * import { createRequestPool, hostileCsr } from "./request_arbitraries.ts";
  * fc.sample(hostileCsr(await createRequestPool()), 1);
  * ```
  */
@@ -556,7 +556,7 @@ export interface SigningEntry {
  *
  * @example
  * ```ts
- * import { createSigningPool } from "./arbitraries.ts";
+ * import { createSigningPool } from "./request_arbitraries.ts";
  * const pool = await createSigningPool();
  * ```
  */
@@ -614,7 +614,7 @@ function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { createSigningPool, resign } from "./arbitraries.ts";
+ * import { createSigningPool, resign } from "./request_arbitraries.ts";
  * const [entry] = await createSigningPool();
  * const der = await resign(entry, entry.info);
  * ```
@@ -656,7 +656,7 @@ export interface ResignedMutation {
  * @example
  * ```ts
  * import fc from "fast-check";
- * import { resignedMutation } from "./arbitraries.ts";
+ * import { resignedMutation } from "./request_arbitraries.ts";
  * fc.sample(resignedMutation(2), 1);
  * ```
  */
@@ -672,7 +672,7 @@ export function resignedMutation(
  *
  * @example
  * ```ts
- * import { fixedCsr } from "./arbitraries.ts";
+ * import { fixedCsr } from "./request_arbitraries.ts";
  * const csr = fixedCsr("...");
  * ```
  */
@@ -701,7 +701,7 @@ export function fixedCsr(request: string): CertificateSigningRequest {
  *
  * @example
  * ```ts
- * import { derToSpecRequest } from "./arbitraries.ts";
+ * import { derToSpecRequest } from "./request_arbitraries.ts";
  * derToSpecRequest(new Uint8Array([0x30, 0]));
  * ```
  */
@@ -770,7 +770,7 @@ function stringBytes(tag: number, value: string): Uint8Array {
  *
  * @example
  * ```ts
- * import { craftInfo, createSigningPool } from "./arbitraries.ts";
+ * import { craftInfo, createSigningPool } from "./request_arbitraries.ts";
  * const [entry] = await createSigningPool();
  * const info = craftInfo(entry, { entry: 0, rdns: [], sans: [], sanExtensions: 0, critical: false, extensionRequests: 0 });
  * ```
@@ -842,7 +842,7 @@ const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
  * @example
  * ```ts
  * import fc from "fast-check";
- * import { craftedRequest } from "./arbitraries.ts";
+ * import { craftedRequest } from "./request_arbitraries.ts";
  * fc.sample(craftedRequest(2), 1);
  * ```
  */

@@ -11,9 +11,11 @@
  * that a timeout explains itself.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { until } from "./until.ts";
- * await until(() => cache.size() === 2, 5_000, "two Nodes", () => logs.join("\n"));
+ * const logs: string[] = [];
+ * setTimeout(() => logs.push("synced"), 20);
+ * await until(() => logs.length === 1, 5_000, "one log line", () => logs.join("\n"));
  * ```
  */
 export async function until(

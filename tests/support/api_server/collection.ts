@@ -268,6 +268,7 @@ function firstIndexAtOrAfter(
  * GET on a collection: a list (paginated, at a resourceVersion) or a watch.
  *
  * @example
+ * Not run: needs the server's watch opener (tests/unit/support/api_server_test.ts drives it).
  * ```ts ignore
  * const res = handleCollectionGet(endpoint, url, "", openWatch);
  * ```

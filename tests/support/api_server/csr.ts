@@ -189,8 +189,11 @@ export interface CsrDeps {
  * subresources.
  *
  * @example
- * ```ts ignore
- * const ep = csrEndpoint(table, { faults: {} });
+ * ```ts
+ * import { csrEndpoint } from "./csr.ts";
+ * import { createTable } from "./store.ts";
+ * const ep = csrEndpoint(createTable({ rv: 0 }, 100), { faults: {} });
+ * ep.resource; // "certificatesigningrequests"
  * ```
  */
 export function csrEndpoint(table: Table, deps: CsrDeps): Endpoint {

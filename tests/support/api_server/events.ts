@@ -357,8 +357,11 @@ function eventFields(o: Obj): Record<string, string> {
  * The two event endpoints over one table.
  *
  * @example
- * ```ts ignore
- * const [core, v1] = eventEndpoints(table);
+ * ```ts
+ * import { eventEndpoints } from "./events.ts";
+ * import { createTable } from "./store.ts";
+ * const [core, v1] = eventEndpoints(createTable({ rv: 0 }, 100));
+ * [core.group, v1.group]; // ["", "events.k8s.io"]
  * ```
  */
 export function eventEndpoints(table: Table): [Endpoint, Endpoint] {

@@ -74,8 +74,11 @@ function leaseErrors(obj: Obj): FieldError[] {
  * The Lease endpoint.
  *
  * @example
- * ```ts ignore
- * const ep = leaseEndpoint(table);
+ * ```ts
+ * import { leaseEndpoint } from "./leases.ts";
+ * import { createTable } from "./store.ts";
+ * const ep = leaseEndpoint(createTable({ rv: 0 }, 100));
+ * ep.resource; // "leases"
  * ```
  */
 export function leaseEndpoint(table: Table): Endpoint {

@@ -12,8 +12,11 @@ import type { Obj, Table } from "./store.ts";
  * The read-only Node endpoint.
  *
  * @example
- * ```ts ignore
- * const ep = nodeEndpoint(table);
+ * ```ts
+ * import { nodeEndpoint } from "./nodes.ts";
+ * import { createTable } from "./store.ts";
+ * const ep = nodeEndpoint(createTable({ rv: 0 }, 100));
+ * ep.resource; // "nodes"
  * ```
  */
 export function nodeEndpoint(table: Table): Endpoint {

@@ -155,7 +155,8 @@ export type OpenWatch = (
  * `apiVersion` for an endpoint ("v1" or "group/v1").
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { apiVersionOf } from "./rest.ts";
  * apiVersionOf({ group: "coordination.k8s.io", version: "v1" }); // "coordination.k8s.io/v1"
  * ```
  */
@@ -167,7 +168,8 @@ export function apiVersionOf(ep: { group: string; version: string }): string {
  * The storage key of an object.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { keyOf } from "./rest.ts";
  * keyOf(true, "default", "lease-1"); // "default/lease-1"
  * ```
  */
@@ -183,8 +185,12 @@ export function keyOf(
  * The storage key of a stored object.
  *
  * @example
- * ```ts ignore
- * keyOfObj(leaseEndpoint, { metadata: { name: "l", namespace: "ns" } }); // "ns/l"
+ * ```ts
+ * import { keyOfObj } from "./rest.ts";
+ * import { leaseEndpoint } from "./leases.ts";
+ * import { createTable } from "./store.ts";
+ * const leases = leaseEndpoint(createTable({ rv: 0 }, 100));
+ * keyOfObj(leases, { metadata: { name: "l", namespace: "ns" } }); // "ns/l"
  * ```
  */
 export function keyOfObj(ep: Endpoint, obj: Obj): string {
@@ -195,7 +201,8 @@ export function keyOfObj(ep: Endpoint, obj: Obj): string {
  * Parses a resourceVersion parameter (a decimal revision); 400 otherwise.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { parseRv } from "./rest.ts";
  * parseRv("42", "resourceVersion"); // 42
  * ```
  */
@@ -248,8 +255,14 @@ function sameIgnoringRv(a: Obj, b: Obj): boolean {
  * GET on one object (or a readable subresource of it).
  *
  * @example
- * ```ts ignore
- * handleGet(endpoint, "", "csr-1");
+ * ```ts
+ * import { handleGet } from "./rest.ts";
+ * import { nodeEndpoint } from "./nodes.ts";
+ * import { createTable } from "./store.ts";
+ * const nodes = nodeEndpoint(createTable({ rv: 0 }, 100));
+ * nodes.table.put("worker-1", { metadata: { name: "worker-1" } });
+ * const res = handleGet(nodes, "", "worker-1");
+ * (await res.json()).metadata.resourceVersion; // "1"
  * ```
  */
 export function handleGet(
@@ -396,6 +409,7 @@ async function createFromBody(
  * POST on a collection: create.
  *
  * @example
+ * Not run: needs a request context from the server's router (tests/unit/support/api_server_test.ts drives it).
  * ```ts ignore
  * await handleCreate(endpoint, req, "default", ctx);
  * ```
@@ -507,6 +521,7 @@ async function updateFromBody(
  * PUT on an object or subresource.
  *
  * @example
+ * Not run: needs a request context from the server's router (tests/unit/support/api_server_test.ts drives it).
  * ```ts ignore
  * await handleUpdate(endpoint, endpoint.update!, req, "", "csr-1", ctx);
  * ```
@@ -528,6 +543,7 @@ export async function handleUpdate(
  * object, then handled as an update of the result.
  *
  * @example
+ * Not run: needs a request context from the server's router (tests/unit/support/api_server_test.ts drives it).
  * ```ts ignore
  * await handlePatch(endpoint, endpoint.update!, req, "default", "event-1", ctx);
  * ```
@@ -555,6 +571,7 @@ export async function handlePatch(
  * DELETE on an object, honouring DeleteOptions preconditions.
  *
  * @example
+ * Not run: needs a request context from the server's router (tests/unit/support/api_server_test.ts drives it).
  * ```ts ignore
  * await handleDelete(endpoint, req, "", "csr-1");
  * ```

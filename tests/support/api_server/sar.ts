@@ -87,8 +87,17 @@ export const defaultSarPolicy: SarPolicy = (spec) => {
  * the spec is invalid.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { defaultSarPolicy, handleSubjectAccessReview } from "./sar.ts";
+ * const req = new Request("http://api.invalid/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview",
+ *     spec: { user: "system:node:a", groups: ["system:nodes"], resourceAttributes: {
+ *       group: "certificates.k8s.io", resource: "certificatesigningrequests", verb: "create" } } }),
+ * });
  * const res = await handleSubjectAccessReview(req, defaultSarPolicy);
+ * res.status; // 201
  * ```
  */
 export async function handleSubjectAccessReview(

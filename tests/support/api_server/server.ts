@@ -98,7 +98,7 @@ const APF_PRIORITY_LEVEL_UID = "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
  * Starts an API server double.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startApiServer } from "./server.ts";
  * const server = await startApiServer({ tls: false });
  * const res = await fetch(`${server.url}/api/v1/nodes`, { headers: { authorization: "Bearer admin-token" } });

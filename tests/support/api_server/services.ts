@@ -46,8 +46,11 @@ export function kubernetesService(clusterIP: string, targetPort: number): Obj {
  * The read-only Service endpoint.
  *
  * @example
- * ```ts ignore
- * const ep = serviceEndpoint(table);
+ * ```ts
+ * import { serviceEndpoint } from "./services.ts";
+ * import { createTable } from "./store.ts";
+ * const ep = serviceEndpoint(createTable({ rv: 0 }, 100));
+ * ep.resource; // "services"
  * ```
  */
 export function serviceEndpoint(table: Table): Endpoint {

@@ -207,7 +207,7 @@ export interface NodeInput {
  * A running API server double.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startApiServer } from "../api_server.ts";
  * await using server = await startApiServer();
  * console.log(server.url, server.currentResourceVersion());

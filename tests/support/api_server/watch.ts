@@ -90,7 +90,10 @@ function lineOf(type: string, object: unknown): string {
  * synchronously, so no change can slip between replay and follow.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { openWatch } from "./watch.ts";
+ * import { createTable } from "./store.ts";
+ * const table = createTable({ rv: 0 }, 100);
  * const w = openWatch({ table, match: () => true, wire: (o) => o, wireId: "x",
  *   kind: "Node", apiVersion: "v1", since: 0, bookmarkIntervalMs: 0,
  *   faults: {}, queueLimit: 1000, onClose() {} });
