@@ -6,27 +6,27 @@
  *
  * @module
  */
+import type { ServingPolicy } from "../core/policy.ts";
 import type { LogFormat, LogLevel } from "../log.ts";
 
-/** The flags that make the serving policy: the daemon's and `check`'s. */
-export interface PolicyFlags {
-  clusterDomain: string;
-  protectedNames: string[];
-  protectedCidrs: string[];
-  apiServiceIps: string[];
-  dnsNamePattern?: string;
-  /** Undefined: any IP SAN; `[]` (`--allowed-cidrs=`): no IP SAN. */
-  allowedCidrs?: string[];
-  sharedAddressCidrs: string[];
-  maxDnsNames?: number;
-  maxIpAddresses?: number;
-  maxExpirationSeconds?: number;
-  verifyNodeAddresses: boolean;
-  /** Milliseconds. */
-  nodeAddressWait: number;
-  /** Milliseconds; 0 turns the age limit off. */
-  maxPendingAge: number;
-}
+/**
+ * The flags that make the serving policy: the daemon's and `check`'s. The
+ * same settings as core's {@linkcode ServingPolicy} (one list of fields),
+ * except the two durations, which flags hold in milliseconds under their
+ * flag names, and the shared ranges, which a parsed command line always has.
+ */
+export type PolicyFlags =
+  & Omit<
+    ServingPolicy,
+    "nodeAddressWaitMs" | "maxPendingAgeMs" | "sharedAddressCidrs"
+  >
+  & {
+    sharedAddressCidrs: string[];
+    /** Milliseconds. */
+    nodeAddressWait: number;
+    /** Milliseconds; 0 turns the age limit off. */
+    maxPendingAge: number;
+  };
 
 /** Parsed daemon options. */
 export interface DaemonFlags extends PolicyFlags {
