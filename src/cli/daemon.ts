@@ -9,6 +9,10 @@
  * elector and the recorder in `src/kube/`). {@linkcode runDaemon} reads top
  * to bottom; the helpers below it each do one start-up or shutdown step.
  *
+ * About 560 lines of wiring: each start-up and shutdown step is a small
+ * function; the length is the number of pieces a daemon has, not one long
+ * function.
+ *
  * @module
  */
 import { discoverApiServiceIps } from "../controller/api_service.ts";

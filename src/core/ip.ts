@@ -9,6 +9,9 @@
  *   `net.IP` does: a client dialling `::ffff:127.0.0.1` reaches 127.0.0.1,
  *   so the two must never compare as different addresses.
  *
+ * About 470 lines: parsing, the canonical text, embedded-IPv4 forms and CIDR
+ * matching share one byte representation and are read together.
+ *
  * @module
  */
 

@@ -7,6 +7,10 @@
  * bearer `token`, `tokenFile` and client certificates. Anything else is a
  * {@linkcode ConfigError} rather than a silently weaker connection.
  *
+ * About 500 lines: a kubeconfig and the in-cluster configuration produce the
+ * same connection and share their validation and error wording, so they are
+ * read together.
+ *
  * @module
  */
 import {
