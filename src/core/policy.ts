@@ -9,15 +9,15 @@
  * the labels are kept in the compiled policy, so the checks' messages use
  * them too.
  *
+ * About 440 lines, half of them documentation: the settings, their defaults
+ * and their validation are one concept, checked side by side.
+ *
  * @example
  * ```ts
  * import { compileServingPolicy, defaultServingPolicy } from "./policy.ts";
  * const result = compileServingPolicy({ ...defaultServingPolicy(), maxDnsNames: -1, allowedCidrs: ["ten"] });
  * if ("errors" in result) console.log(result.errors.length); // 2
  * ```
- *
- * About 440 lines, half of them documentation: the settings, their defaults
- * and their validation are one concept, checked side by side.
  *
  * @module
  */
