@@ -6,6 +6,7 @@
  * shipped V8 flags, a ServiceAccount token.
  *
  *   deno task bench:cluster [--backlog 5000] [--storm 2000] [--rate 200]
+ *     [--deno-flags "--v8-flags=…"] [--daemon-arg --workers=8]… [--daemon-log FILE]
  *
  * Each CSR is created by its own Node's identity (the admin impersonates
  * `system:node:<name>` in group `system:nodes`), so the real server fills
@@ -322,6 +323,10 @@ export interface ClusterBenchOptions {
   tokenFile: string;
   /** Deno flags for the daemon (the `start` task's V8 flags). */
   denoFlags: string[];
+  /** Extra daemon flags after the defaults (measurements: e.g. `--workers=8`). */
+  daemonArgs?: string[];
+  /** Writes the daemon's output lines here when it stops (e.g. `--trace-gc`'s). */
+  daemonLog?: string;
   /** Added to each member's index for its InternalIP (`ipFor`): keeps clear of other Nodes' addresses. */
   ipOffset?: number;
   log: (line: string) => void;
@@ -393,6 +398,7 @@ export async function runClusterBench(
       name: `bench-${crypto.randomUUID().slice(0, 4)}`,
       tokenFile: options.tokenFile,
       denoFlags: options.denoFlags,
+      args: options.daemonArgs,
     });
     const d = daemon;
     await watch.until(backlogNames, 600_000);
@@ -480,6 +486,12 @@ export async function runClusterBench(
   } finally {
     watch?.stop();
     await daemon?.proc.stop();
+    if (daemon && options.daemonLog) {
+      await Deno.writeTextFile(
+        options.daemonLog,
+        daemon.proc.lines.join("\n") + "\n",
+      );
+    }
   }
 }
 
@@ -490,6 +502,11 @@ async function main(): Promise<number> {
       backlog: { type: "string", default: "5000" },
       storm: { type: "string", default: "2000" },
       rate: { type: "string", default: "200" },
+      // Measurement aids: the daemon's Deno flags instead of the start
+      // task's, extra daemon flags, and where to write its output.
+      "deno-flags": { type: "string" },
+      "daemon-arg": { type: "string", multiple: true },
+      "daemon-log": { type: "string" },
     },
   });
   const backlog = Number(values.backlog);
@@ -507,7 +524,9 @@ async function main(): Promise<number> {
   }
   const version = await requestedVersion();
   const bin = await ensureControlPlane(version, log);
-  const v8 = startTaskV8Flags(await Deno.readTextFile(`${REPO}deno.json`));
+  const v8 = values["deno-flags"] !== undefined
+    ? values["deno-flags"].split(" ").filter((f) => f !== "")
+    : startTaskV8Flags(await Deno.readTextFile(`${REPO}deno.json`));
   let cp: ControlPlane | undefined;
   try {
     cp = await startControlPlane(bin, log);
@@ -534,6 +553,8 @@ async function main(): Promise<number> {
       rate,
       tokenFile,
       denoFlags: v8,
+      daemonArgs: values["daemon-arg"],
+      daemonLog: values["daemon-log"],
       log,
     });
     log(
@@ -544,7 +565,9 @@ async function main(): Promise<number> {
         cp.versions["kube-apiserver"]
       }, ${navigator.hardwareConcurrency} CPUs, ` +
         `\`deno task bench:cluster --backlog ${backlog} --storm ${storm} --rate ${rate}\`, ` +
-        `daemon with default flags and ${v8.join(" ") || "no V8 flags"}\n`,
+        `daemon with default flags${
+          (values["daemon-arg"] ?? []).map((a) => ` ${a}`).join("")
+        } and ${v8.join(" ") || "no V8 flags"}\n`,
     );
     console.log(table(result.rows));
     if (!result.ok) {

@@ -23,6 +23,37 @@ interface NodeObject {
   status?: { addresses?: NodeAddress[] };
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * What the reflector keeps of a listed or watched Node (its `transform`):
+ * the name, the resourceVersion and `status.addresses`, nothing else. A
+ * real Node carries managedFields, images, conditions and capacity; a list
+ * of thousands is accumulated page by page before it reaches the cache, so
+ * keeping whole pages would hold all of them at once. An object whose shape
+ * is unexpected is returned as it is, for the cache to judge.
+ *
+ * @example
+ * ```ts
+ * import { trimNode } from "./nodes.ts";
+ * trimNode({
+ *   metadata: { name: "n1", resourceVersion: "5", labels: { a: "b" } },
+ *   status: { addresses: [{ type: "InternalIP", address: "10.0.0.1" }], images: [] },
+ * } as never);
+ * // { metadata: { name: "n1", resourceVersion: "5" }, status: { addresses: [...] } }
+ * ```
+ */
+export function trimNode(node: NodeObject): NodeObject {
+  if (!isRecord(node) || !isRecord(node.metadata)) return node;
+  const { name, resourceVersion } = node.metadata;
+  const status = node.status as unknown;
+  return {
+    metadata: { name, resourceVersion },
+    ...(isRecord(status) ? { status: { addresses: status.addresses } } : {}),
+  } as NodeObject;
+}
+
 /** A running Node cache. */
 export interface NodeCache extends NodeFacts {
   /** True once the first list has been received. */
@@ -157,6 +188,7 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
     watchTimeoutSeconds: options.watchTimeoutSeconds,
     watchGraceMs: options.watchGraceMs,
     backoff: options.backoff,
+    transform: trimNode,
     handler: {
       replace(items) {
         const seen = new Set<string>();

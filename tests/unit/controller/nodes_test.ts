@@ -4,7 +4,7 @@
  * addresses change (and only then), forgets Nodes that go, and reports
  * addresses that give no ownership once per Node.
  */
-import { startNodeCache } from "../../../src/controller/nodes.ts";
+import { startNodeCache, trimNode } from "../../../src/controller/nodes.ts";
 import { createLogger } from "../../../src/log.ts";
 import { assert, assertEquals } from "../../support/assert.ts";
 import {
@@ -138,5 +138,32 @@ Deno.test("nodes: malformed entries are dropped; addresses that give no ownershi
   assertEquals(
     n.logs.filter((l) => l.includes("give it no ownership")).length,
     2,
+  );
+});
+
+Deno.test("nodes: trimNode keeps the name, resourceVersion and addresses only; an odd shape passes as it is", () => {
+  const addresses = [{ type: "InternalIP", address: "10.0.0.1" }];
+  assertEquals(
+    trimNode({
+      metadata: {
+        name: "n1",
+        resourceVersion: "5",
+        managedFields: [{ manager: "kubelet" }],
+        labels: { a: "b" },
+      },
+      spec: { podCIDR: "10.1.0.0/24" },
+      status: { addresses, images: [{ names: ["x"] }], conditions: [] },
+    } as never),
+    { metadata: { name: "n1", resourceVersion: "5" }, status: { addresses } },
+  );
+  assertEquals(
+    trimNode({ metadata: { name: "n2" } } as never),
+    { metadata: { name: "n2", resourceVersion: undefined } },
+  );
+  const odd = { metadata: "nope" } as never;
+  assert(trimNode(odd) === odd);
+  assertEquals(
+    trimNode({ metadata: { name: "n3" }, status: "x" } as never),
+    { metadata: { name: "n3", resourceVersion: undefined } },
   );
 });
