@@ -74,7 +74,8 @@ export function rbacRequest(
 const CREDENTIALS = "credentials";
 
 /**
- * Starts tracking; `log` receives the error and recovery lines.
+ * Starts tracking; `log` receives the error and recovery lines. A refusal
+ * not seen again for `options.staleAfterMs` (default 10 min) stops counting.
  *
  * @example
  * ```ts
@@ -89,33 +90,49 @@ const CREDENTIALS = "credentials";
 export function trackAccessRefusals(
   log: Logger,
   optional: ReadonlySet<string> = OPTIONAL_RESOURCES,
+  options: { staleAfterMs?: number; now?: () => number } = {},
 ): AccessRefusals {
-  const refused = new Set<string>();
+  // What is refused, and when it last was. A refusal not seen again within
+  // `staleAfterMs` no longer counts: every refused request the daemon needs
+  // is retried well within it (lists and watches back off to 30 s, a CSR's
+  // reconcile to minutes), so only a request nobody makes any more (its CSR
+  // was deleted) goes stale, and it must not keep the daemon unready forever.
+  const refused = new Map<string, number>();
+  const staleAfterMs = options.staleAfterMs ?? 10 * 60_000;
+  const now = options.now ?? Date.now;
+  const current = (key: string) => {
+    const at = refused.get(key);
+    return at !== undefined && now() - at < staleAfterMs;
+  };
   return {
     observe({ method, path, status }) {
       const ok = status >= 200 && status < 300;
-      if (status === 401 && !refused.has(CREDENTIALS)) {
-        refused.add(CREDENTIALS);
-        log.error(
-          "the API server rejects this client's credentials (401 Unauthorized): check the service-account token or the kubeconfig's credentials; not ready, and nothing is approved until they are accepted",
-          { request: `${method} ${path}` },
-        );
+      if (status === 401) {
+        if (!current(CREDENTIALS)) {
+          log.error(
+            "the API server rejects this client's credentials (401 Unauthorized): check the service-account token or the kubeconfig's credentials; not ready, and nothing is approved until they are accepted",
+            { request: `${method} ${path}` },
+          );
+        }
+        refused.set(CREDENTIALS, now());
       } else if (ok && refused.delete(CREDENTIALS)) {
         log.info("the API server accepts this client's credentials again");
       }
       const { verb, resource } = rbacRequest(method, path);
       if (optional.has(resource)) return;
       const key = `${verb} ${resource}`;
-      if (status === 403 && !refused.has(key)) {
-        refused.add(key);
-        log.error(
-          `the API server forbids ${key} (403 Forbidden): the approver's ServiceAccount lacks this RBAC permission (see deploy/base/rbac-approver.yaml); not ready, and nothing is approved while it is refused`,
-          { request: `${method} ${path}`, verb, resource },
-        );
+      if (status === 403) {
+        if (!current(key)) {
+          log.error(
+            `the API server forbids ${key} (403 Forbidden): the approver's ServiceAccount lacks this RBAC permission (see deploy/base/rbac-approver.yaml); not ready, and nothing is approved while it is refused`,
+            { request: `${method} ${path}`, verb, resource },
+          );
+        }
+        refused.set(key, now());
       } else if (ok && refused.delete(key)) {
         log.info(`the API server allows ${key} again`, { verb, resource });
       }
     },
-    refused: () => [...refused],
+    refused: () => [...refused.keys()].filter(current),
   };
 }

@@ -120,3 +120,29 @@ Deno.test("a 401 is said once and clears on any success; optional resources neve
   }
   assertEquals(access.refused(), []);
 });
+
+Deno.test("a refusal nobody repeats goes stale: it stops making the daemon unready, and is said again if it comes back", () => {
+  const { lines, log } = recorder();
+  let t = 0;
+  const access = trackAccessRefusals(log, undefined, {
+    staleAfterMs: 1_000,
+    now: () => t,
+  });
+  access.observe({ method: "PUT", path: APPROVAL, status: 403 });
+  t = 900;
+  // Retried within the window: still refused, not said again, window renewed.
+  access.observe({ method: "PUT", path: APPROVAL, status: 403 });
+  t = 1_800;
+  assertEquals(access.refused(), [
+    "update certificatesigningrequests/approval",
+  ]);
+  assertEquals(lines.filter((l) => l.level === "error").length, 1);
+  t = 1_900;
+  assertEquals(access.refused(), [], "not seen for 1 s: stale");
+  // Refused again later: counts and is said again.
+  access.observe({ method: "PUT", path: APPROVAL, status: 403 });
+  assertEquals(access.refused(), [
+    "update certificatesigningrequests/approval",
+  ]);
+  assertEquals(lines.filter((l) => l.level === "error").length, 2);
+});
