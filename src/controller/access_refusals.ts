@@ -38,6 +38,28 @@ export const OPTIONAL_RESOURCES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * The resource (with its subresource) and object name a request path names:
+ * `/api/v1/...` or `/apis/group/version/...`, a `namespaces/<ns>/` prefix
+ * skipped. The one parser of API paths for metric labels and refusals.
+ *
+ * @example
+ * ```ts
+ * import { pathTarget } from "./access_refusals.ts";
+ * pathTarget("/apis/coordination.k8s.io/v1/namespaces/ns/leases/x");
+ * // { resource: "leases", name: "x" }
+ * ```
+ */
+export function pathTarget(
+  path: string,
+): { resource: string; name?: string } {
+  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
+  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const [resource = "unknown", name, sub] = rest;
+  return { resource: sub ? `${resource}/${sub}` : resource, name };
+}
+
+/**
  * The RBAC verb and resource of a request: `/api/v1/nodes` GET → list nodes,
  * `/apis/g/v/certificatesigningrequests/csr-1/approval` PUT → update
  * certificatesigningrequests/approval.
@@ -54,11 +76,7 @@ export function rbacRequest(
   method: string,
   path: string,
 ): { verb: string; resource: string } {
-  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
-  // /api/v1/... or /apis/group/version/...; skip namespaces/<ns>.
-  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
-  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
-  const [resource = "unknown", name, sub] = rest;
+  const { resource, name } = pathTarget(path);
   const verb = method === "WATCH"
     ? "watch"
     : method === "GET"
@@ -68,7 +86,7 @@ export function rbacRequest(
     : method === "PUT"
     ? "update"
     : method.toLowerCase();
-  return { verb, resource: sub ? `${resource}/${sub}` : resource };
+  return { verb, resource };
 }
 
 const CREDENTIALS = "credentials";

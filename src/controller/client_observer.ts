@@ -14,7 +14,11 @@
 import type { RateLimitInfo } from "../kube/apf_limit.ts";
 import type { KubeClientOptions } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
-import { type AccessRefusals, trackAccessRefusals } from "./access_refusals.ts";
+import {
+  type AccessRefusals,
+  pathTarget,
+  trackAccessRefusals,
+} from "./access_refusals.ts";
 import type { Registry } from "../metrics.ts";
 
 /** The client hooks {@linkcode createClientObserver} fills, and what the answers refused. */
@@ -34,12 +38,7 @@ export type ClientObserver =
  * ```
  */
 export function resourceOf(path: string): string {
-  const parts = path.split("?")[0].split("/").filter((p) => p !== "");
-  // /api/v1/... or /apis/group/version/...; skip namespaces/<ns>.
-  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
-  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
-  const [resource = "unknown", , sub] = rest;
-  return sub ? `${resource}/${sub}` : resource;
+  return pathTarget(path).resource;
 }
 
 /** Why the automatic mode chose its limit, for the log line. */
