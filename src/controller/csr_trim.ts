@@ -17,9 +17,7 @@
 import { KUBELET_SERVING_SIGNER } from "../core/inspect.ts";
 import { isTerminal } from "../core/terminal.ts";
 import type { CertificateSigningRequest } from "../core/types.ts";
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+import { isObject } from "../util/json.ts";
 
 /**
  * The part of `csr` the controller's cache needs.
@@ -38,16 +36,16 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 export function trimForCache(
   csr: CertificateSigningRequest,
 ): CertificateSigningRequest {
-  if (!isRecord(csr) || !isRecord(csr.metadata)) return csr;
+  if (!isObject(csr) || !isObject(csr.metadata)) return csr;
   const { managedFields: _managed, ...metadata } = csr.metadata as
     & CertificateSigningRequest["metadata"]
     & { managedFields?: unknown };
   const spec = csr.spec as unknown;
   const status = csr.status as unknown;
-  const signerName = isRecord(spec) ? spec.signerName : undefined;
+  const signerName = isObject(spec) ? spec.signerName : undefined;
   if (signerName !== KUBELET_SERVING_SIGNER || isTerminal(csr)) {
     const mark: Record<string, unknown> = {};
-    if (isRecord(status)) {
+    if (isObject(status)) {
       if (status.conditions !== undefined) mark.conditions = status.conditions;
       if (
         status.certificate !== undefined && status.certificate !== null &&
@@ -63,7 +61,7 @@ export function trimForCache(
       status: mark,
     } as unknown as CertificateSigningRequest;
   }
-  if (!isRecord(status)) return { ...csr, metadata };
+  if (!isObject(status)) return { ...csr, metadata };
   const { certificate: _certificate, ...rest } = status;
   return {
     ...csr,

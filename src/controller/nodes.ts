@@ -17,14 +17,12 @@ import { runReflector } from "../kube/reflector.ts";
 import type { KubeClient } from "../kube/types.ts";
 import type { Logger } from "../log.ts";
 import { errorText } from "../util/error_text.ts";
+import { isObject } from "../util/json.ts";
 
 interface NodeObject {
   metadata: { name: string; resourceVersion?: string };
   status?: { addresses?: NodeAddress[] };
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * What the reflector keeps of a listed or watched Node (its `transform`):
@@ -45,12 +43,12 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
  * ```
  */
 export function trimNode(node: NodeObject): NodeObject {
-  if (!isRecord(node) || !isRecord(node.metadata)) return node;
+  if (!isObject(node) || !isObject(node.metadata)) return node;
   const { name, resourceVersion } = node.metadata;
   const status = node.status as unknown;
   return {
     metadata: { name, resourceVersion },
-    ...(isRecord(status) ? { status: { addresses: status.addresses } } : {}),
+    ...(isObject(status) ? { status: { addresses: status.addresses } } : {}),
   } as NodeObject;
 }
 
