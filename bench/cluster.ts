@@ -48,6 +48,7 @@ import {
   kubeletUsages,
   makeCertificateRequestPem,
 } from "../tests/support/csr_factory.ts";
+import { readLines } from "../src/kube/read_lines.ts";
 import { ipFor } from "./scenarios.ts";
 import { clockTicks, readProc } from "./proc.ts";
 import { percentile } from "./stats.ts";
@@ -215,29 +216,23 @@ function watchApprovals(cp: ControlPlane, adminPair: {
           { client: http, signal: abort.signal },
         );
         if (!res.body) continue;
-        let buf = "";
         for await (
-          const chunk of res.body.pipeThrough(new TextDecoderStream())
+          const line of readLines(res.body, { signal: abort.signal })
         ) {
-          buf += chunk;
-          let nl;
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            const ev = JSON.parse(line) as {
-              type: string;
-              object: Parameters<typeof seen>[0] & {
-                metadata: { resourceVersion: string };
-                code?: number;
-              };
+          const ev = JSON.parse(line) as {
+            type: string;
+            object: Parameters<typeof seen>[0] & {
+              metadata: { resourceVersion: string };
+              code?: number;
             };
-            if (ev.type === "ERROR") {
-              rv = "";
-              break;
-            }
-            rv = ev.object.metadata.resourceVersion;
-            if (ev.type !== "BOOKMARK") seen(ev.object);
+          };
+          if (ev.type === "ERROR") {
+            // Expired: relist (leaving the loop cancels the stream).
+            rv = "";
+            break;
           }
+          rv = ev.object.metadata.resourceVersion;
+          if (ev.type !== "BOOKMARK") seen(ev.object);
         }
       } catch (e) {
         if (abort.signal.aborted) return;

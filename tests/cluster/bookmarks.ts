@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readLines } from "../../src/kube/read_lines.ts";
 import type { ControlPlane } from "./control_plane.ts";
 
 const CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -80,21 +81,13 @@ export async function startBookmarkProbe(
       endedAt: 0,
       endedBy: "server",
     };
-    let rest = "";
     try {
-      for await (
-        const chunk of res.body!.pipeThrough(new TextDecoderStream())
-      ) {
-        rest += chunk;
-        let nl;
-        while ((nl = rest.indexOf("\n")) >= 0) {
-          const line = rest.slice(0, nl).trim();
-          rest = rest.slice(nl + 1);
-          if (!line) continue;
-          const event = JSON.parse(line) as { type: string };
-          if (event.type === "BOOKMARK") out.bookmarksAt.push(since());
-          else out.others.push(line.slice(0, 200));
-        }
+      for await (const raw of readLines(res.body!)) {
+        const line = raw.trim();
+        if (!line) continue;
+        const event = JSON.parse(line) as { type: string };
+        if (event.type === "BOOKMARK") out.bookmarksAt.push(since());
+        else out.others.push(line.slice(0, 200));
       }
     } catch (e) {
       if (!stopped) {
