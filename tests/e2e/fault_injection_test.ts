@@ -618,6 +618,15 @@ Deno.test("fault: every request of the daemon answered 503 for ~1 s; recovers wi
     await sleep(500);
     f.api.dropConnections();
     await sleep(500);
+    // On a loaded machine the re-watch may take longer than half a second.
+    const hitOutage = () => {
+      const seen = f.api.requests.slice(mark);
+      return seen.some((r) => r.status === 503 && r.verb === "watch") &&
+        seen.some((r) =>
+          r.status === 503 && r.resource === "subjectaccessreviews"
+        );
+    };
+    await f.until(hitOutage, 5_000, "watches and reviews answered 503");
     const outage = f.api.requests.slice(mark);
     f.api.faults.unavailable = false;
     const attempts = maxAttempts(performance.now() - began);

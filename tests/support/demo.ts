@@ -130,6 +130,9 @@ export async function runDemo(
     // server lets a node create a CSR for another node's CN (before 1.31,
     // or with the AllowInsecureKubeletCertificateSigningRequests gate).
     nodeRestriction: false,
+    // `task demo` runs without --allow-write: Deno.serve listens on TCP
+    // itself (no Unix-socket front; a handful of CSRs needs no TCP_NODELAY).
+    noDelay: false,
   });
   for (const n of [1, 2, 3]) {
     api.upsertNode({

@@ -47,6 +47,7 @@ import type {
   RequestAttributes,
   UserInfo,
 } from "./types.ts";
+import { type NoDelayFront, startNoDelayFront } from "./nodelay_front.ts";
 import { DroppedConnection, openWatch, type WatchStream } from "./watch.ts";
 
 const DEFAULT_TOKENS: Record<string, UserInfo> = {
@@ -362,25 +363,45 @@ export async function startApiServer(
     return res;
   }
 
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let server: Deno.HttpServer<Deno.Addr> | undefined;
+  let front: NoDelayFront | undefined;
   let port = options.port ?? 0;
+  const noDelay = options.noDelay ?? true;
+  const socketDir = noDelay ? await Deno.makeTempDir() : undefined;
 
-  function listen(): void {
-    const base = {
-      hostname,
-      port,
-      onListen() {},
-      onError(error: unknown) {
-        if (!(error instanceof DroppedConnection)) {
-          console.error("API server double: response error", error);
-        }
-        return statusResponse(internalError(String(error)));
-      },
-    };
-    server = certKey
+  const onError = (error: unknown) => {
+    if (!(error instanceof DroppedConnection)) {
+      console.error("API server double: response error", error);
+    }
+    return statusResponse(internalError(String(error)));
+  };
+
+  async function listen(): Promise<void> {
+    if (socketDir !== undefined) {
+      // Plain HTTP on a Unix socket behind a TCP_NODELAY front (see
+      // nodelay_front.ts): what clients see is TLS on `port`, as before.
+      const upstreamPath = `${socketDir}/double.sock`;
+      await Deno.mkdir(socketDir, { recursive: true });
+      await Deno.remove(upstreamPath).catch(() => {});
+      server = Deno.serve(
+        { transport: "unix", path: upstreamPath, onListen() {}, onError },
+        handle,
+      );
+      front = await startNoDelayFront({
+        hostname,
+        port,
+        upstreamPath,
+        tls: certKey,
+      });
+      port = front.port;
+      return;
+    }
+    const base = { hostname, port, onListen() {}, onError };
+    const tcp = certKey
       ? Deno.serve({ ...base, cert: certKey.cert, key: certKey.key }, handle)
       : Deno.serve(base, handle);
-    port = server.addr.port;
+    server = tcp;
+    port = tcp.addr.port;
   }
 
   async function shutdown(endStreams: (w: WatchStream) => void): Promise<void> {
@@ -392,9 +413,12 @@ export async function startApiServer(
       await s.shutdown();
       await s.finished;
     }
+    const f = front;
+    front = undefined;
+    await f?.close();
   }
 
-  listen();
+  await listen();
   const url = `${tls ? "https" : "http"}://${
     hostname.includes(":") ? `[${hostname}]` : hostname
   }:${port}`;
@@ -506,11 +530,14 @@ export async function startApiServer(
     },
     async stop() {
       await shutdown((w) => w.end());
+      if (socketDir !== undefined) {
+        await Deno.remove(socketDir, { recursive: true }).catch(() => {});
+      }
     },
     async restart(downMs = 0) {
       await shutdown((w) => w.drop());
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-      listen();
+      await listen();
     },
     watchers: () => watchers.size,
     async [Symbol.asyncDispose]() {

@@ -97,6 +97,14 @@ export interface ApiServerOptions {
   tls?: boolean;
   /** Bearer token → identity. Default `{ "admin-token": admin in system:masters }`. */
   tokens?: Record<string, UserInfo>;
+  /**
+   * Default true: clients connect to a front with `TCP_NODELAY` (as Go's
+   * listeners have) that relays to `Deno.serve` on a Unix socket, so watch
+   * events and responses are not held back by Nagle's algorithm waiting for
+   * delayed ACKs (see `nodelay_front.ts`). `false`: `Deno.serve` listens on
+   * TCP itself.
+   */
+  noDelay?: boolean;
   /** Not supported by this double (Deno.serve does not expose the peer certificate); accepted and ignored. */
   clientCertUsers?: boolean;
   /**

@@ -707,7 +707,13 @@ Deno.test("approval: stale RV 409, current RV 200 (only conditions taken), Appro
       [APPROVED],
       csr.metadata.resourceVersion,
     );
-    body.spec = { ...body.spec, usages: ["client auth"], username: "mallory" };
+    // The approver sends only the signer back (the server keeps the spec);
+    // a spec that says something else changes nothing either.
+    body.spec = {
+      signerName: body.spec.signerName,
+      usages: ["client auth"],
+      username: "mallory",
+    } as CertificateSigningRequest["spec"];
     (body.status as Record<string, unknown>).certificate = "Zm9v";
     const ok = await json<CertificateSigningRequest>(path, {
       method: "PUT",
@@ -1690,4 +1696,34 @@ Deno.test("tokens: addToken keeps the others; unavailable may pick whose request
     server.setTokens({});
     assertEquals((await json(NODES, { token: "extra" })).status, 401);
   });
+});
+
+Deno.test("the double's TCP_NODELAY front offers h2 then http/1.1 over TLS, as kube-apiserver does, and serves both", async () => {
+  await using server = await startApiServer();
+  const { port } = new URL(server.url);
+  for (const alpn of [["h2", "http/1.1"], ["http/1.1"]]) {
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: Number(port),
+      caCerts: [server.caPem],
+      alpnProtocols: alpn,
+    });
+    const info = await conn.handshake();
+    assertEquals(info.alpnProtocol, alpn[0]);
+    conn.close();
+  }
+  for (const http2 of [true, false]) {
+    const client = Deno.createHttpClient({
+      caCerts: [server.caPem],
+      http2,
+      http1: !http2,
+    });
+    const res = await fetch(`${server.url}/api/v1/nodes`, {
+      client,
+      headers: { authorization: "Bearer admin-token" },
+    });
+    assertEquals(res.status, 200, `http2: ${http2}`);
+    assertEquals((await res.json()).kind, "NodeList");
+    client.close();
+  }
 });
