@@ -194,6 +194,9 @@ export function parseIp(
     : parseIpv4(text, text, sloppy);
 }
 
+/** Every character an address parseIp accepts can contain (linear). */
+const IP_CHARACTERS = /^[0-9a-fA-F:.]+$/;
+
 /**
  * {@linkcode parseIp} that returns `undefined` instead of throwing.
  *
@@ -207,6 +210,15 @@ export function tryParseIp(
   text: string,
   options: ParseIpOptions = {},
 ): Uint8Array | undefined {
+  // Most callers ask about host names: turn away anything parseIp would
+  // refuse for its characters or length before it builds an error (an
+  // exception with its message costs more than the whole parse; a zone's
+  // "%" is refused either way).
+  if (
+    typeof text !== "string" || text.length > 64 || !IP_CHARACTERS.test(text)
+  ) {
+    return undefined;
+  }
   try {
     return parseIp(text, options);
   } catch {

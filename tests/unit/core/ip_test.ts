@@ -220,3 +220,33 @@ Deno.test("ip: CIDR membership, IPv4, IPv6 and mapped", () => {
     );
   }
 });
+
+Deno.test("ip: tryParseIp answers exactly as parseIp, for host names, addresses and near-misses", () => {
+  const parseOrUndefined = (text: string, sloppy: boolean) => {
+    try {
+      return parseIp(text, { sloppy });
+    } catch {
+      return undefined;
+    }
+  };
+  const alphabet = fc.constantFrom(..."0123456789abcdefABCDEFxg.:%-[] ");
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ unit: alphabet, maxLength: 70 }),
+        fc.ipV4(),
+        fc.ipV6(),
+        fc.domain(),
+      ),
+      fc.boolean(),
+      (text, sloppy) => {
+        assertEquals(
+          tryParseIp(text, { sloppy }),
+          parseOrUndefined(text, sloppy),
+          text,
+        );
+      },
+    ),
+    { seed: 42, numRuns: 2000 },
+  );
+});
