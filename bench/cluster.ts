@@ -402,15 +402,18 @@ export async function runClusterBench(
     let api1 = (await sample(apiserverPid, hz))?.cpuSeconds ?? 0;
     const mode = d.records().find((r) => r.msg === "client-side rate limit");
     const rateLimit = mode ? `${mode.mode} (qps ${mode.qps})` : "(not logged)";
-    rows.push({
-      scenario: `backlog ${backlogSize} (from process start)`,
-      csrs: backlogSize,
-      seconds: backlogMs / 1000,
-      perSecond: backlogSize / (backlogMs / 1000),
-      daemonCpuPer1000: (ds?.cpuSeconds ?? NaN) / backlogSize * 1000,
-      daemonPeakMiB: (ds?.peakRssBytes ?? NaN) / 1048576,
-      apiserverCpu: api1 - api0,
-    });
+    // No backlog (`--backlog 0`): the daemon only started; no row.
+    if (backlogSize > 0) {
+      rows.push({
+        scenario: `backlog ${backlogSize} (from process start)`,
+        csrs: backlogSize,
+        seconds: backlogMs / 1000,
+        perSecond: backlogSize / (backlogMs / 1000),
+        daemonCpuPer1000: (ds?.cpuSeconds ?? NaN) / backlogSize * 1000,
+        daemonPeakMiB: (ds?.peakRssBytes ?? NaN) / 1048576,
+        apiserverCpu: api1 - api0,
+      });
+    }
 
     // --- Storm: CSRs arrive at `rate` per second while the daemon runs.
     await sleep(2_000);

@@ -6,6 +6,7 @@
  */
 import { loadClusterConnection } from "../../../src/kube/config.ts";
 import { daemonArgs } from "../../../bench/daemon_process.ts";
+import { parseFloorStatus } from "../../../bench/runtime_floor.ts";
 import { kubeconfigText } from "../../../bench/kubeconfig.ts";
 import {
   clockTicks,
@@ -552,4 +553,26 @@ Deno.test("quickAckCommand: a private netns with quickack loopback routes", () =
     "--net",
     "--",
   ]);
+});
+
+Deno.test("parseFloorStatus reads VmRSS, RssAnon and RssFile; a missing line is an error", () => {
+  assertEquals(
+    parseFloorStatus(
+      "Name:\tdeno\nVmHWM:\t 60000 kB\nVmRSS:\t 49508 kB\nRssAnon:\t 14968 kB\nRssFile:\t 34540 kB\nRssShmem:\t 0 kB\n",
+    ),
+    { rssKib: 49508, anonKib: 14968, fileKib: 34540 },
+  );
+  assertThrows(
+    () => parseFloorStatus("VmRSS:\t 49508 kB\nRssAnon:\t 14968 kB\n"),
+    Error,
+    "RssFile",
+  );
+});
+
+Deno.test("the runtime floor's process imports nothing, so that it measures the runtime alone", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../../../bench/floor_script.ts", import.meta.url),
+  );
+  assertEquals(text.match(/^\s*(import|export)\b.*from\s/m), null);
+  assertEquals(/\bimport\(/.test(text), false);
 });
