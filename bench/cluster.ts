@@ -52,7 +52,7 @@ import { readLines } from "../src/kube/read_lines.ts";
 import { ipFor } from "./scenarios.ts";
 import { clockTicks, readProc } from "./proc.ts";
 import { percentile } from "./stats.ts";
-import { startTaskV8Flags } from "./run.ts";
+import { startTaskEnv, startTaskV8Flags } from "./run.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 const CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -318,6 +318,8 @@ export interface ClusterBenchOptions {
   tokenFile: string;
   /** Deno flags for the daemon (the `start` task's V8 flags). */
   denoFlags: string[];
+  /** Environment for the daemon (the `start` task's `MALLOC_*` settings). */
+  denoEnv?: Record<string, string>;
   /** Extra daemon flags after the defaults (measurements: e.g. `--workers=8`). */
   daemonArgs?: string[];
   /** Writes the daemon's output lines here when it stops (e.g. `--trace-gc`'s). */
@@ -393,6 +395,7 @@ export async function runClusterBench(
       name: `bench-${crypto.randomUUID().slice(0, 4)}`,
       tokenFile: options.tokenFile,
       denoFlags: options.denoFlags,
+      env: options.denoEnv,
       args: options.daemonArgs,
     });
     const d = daemon;
@@ -522,9 +525,11 @@ async function main(): Promise<number> {
   }
   const version = await requestedVersion();
   const bin = await ensureControlPlane(version, log);
+  const denoJson = await Deno.readTextFile(`${REPO}deno.json`);
   const v8 = values["deno-flags"] !== undefined
     ? values["deno-flags"].split(" ").filter((f) => f !== "")
-    : startTaskV8Flags(await Deno.readTextFile(`${REPO}deno.json`));
+    : startTaskV8Flags(denoJson);
+  const denoEnv = startTaskEnv(denoJson);
   let cp: ControlPlane | undefined;
   try {
     cp = await startControlPlane(bin, log);
@@ -533,6 +538,9 @@ async function main(): Promise<number> {
         cp.versions.etcd.replace(/\s+/g, " ")
       }; ${navigator.hardwareConcurrency} CPUs; daemon V8 flags ${
         v8.join(" ") || "none"
+      }, environment ${
+        Object.entries(denoEnv).map(([k, v]) => `${k}=${v}`).join(" ") ||
+        "none"
       }`,
     );
     await applyManifests(cp.admin, await renderKustomization(`${REPO}deploy`));
@@ -551,6 +559,7 @@ async function main(): Promise<number> {
       rate,
       tokenFile,
       denoFlags: v8,
+      denoEnv,
       daemonArgs: values["daemon-arg"],
       daemonLog: values["daemon-log"],
       log,

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   extraFlags?: string[];
   /** `deno run` flags before the entry (e.g. `--v8-flags=...`). */
   denoFlags?: string[];
+  /** Environment on top of the harness's (e.g. the start task's `MALLOC_*`). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -124,7 +126,7 @@ export function spawnDaemon(
   options: DaemonOptions,
   clockTicks: number,
 ): DaemonProcess {
-  const env = Deno.env.toObject();
+  const env = { ...Deno.env.toObject(), ...options.env };
   for (const key of Object.keys(env)) {
     if (key === "KUBECONFIG" || key.startsWith("KUBERNETES_SERVICE_")) {
       delete env[key];

@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: the real daemon, as a separate process with the `start`
- * task's V8 flags (what the image ships), against the in-repo API server
+ * task's V8 flags and environment (what the image ships), against the in-repo API server
  * double over loopback TLS. With default flags against the double with its
  * API Priority and Fairness headers (so no client-side limit, as against
  * kube-apiserver): a backlog, a storm, and an idle run (RSS after syncing
@@ -23,7 +23,7 @@
  * A size of 0 skips that run. `--no-default-qps` skips the runs without APF
  * headers. `--entry` runs another checkout's daemon (to compare a change);
  * `--daemon-flag`/`--deno-flag` pass flags through; `--no-start-flags`
- * drops the `start` task's V8 flags; `--quickack` is explained at
+ * drops the `start` task's V8 flags and environment; `--quickack` is explained at
  * {@linkcode quickAckCommand}.
  *
  * @module
@@ -57,7 +57,7 @@ export interface BenchArgs {
   idle: number;
   /** Also run against the double without APF headers (default flags: 20 qps, burst 30). */
   defaultQps: boolean;
-  /** Run the daemon with the `start` task's V8 flags (what ships). */
+  /** Run the daemon with the `start` task's V8 flags and environment (what ships). */
   startFlags: boolean;
   /** Run the decision-core `deno bench`. */
   core: boolean;
@@ -190,6 +190,32 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
  * ```
  */
 export function startTaskV8Flags(denoJson: string): string[] {
+  return startTaskWords(denoJson).filter((a) => a.startsWith("--v8-flags="));
+}
+
+/**
+ * The `NAME=value` words before `deno` in the `start` task: the environment
+ * it runs the daemon in (glibc's malloc settings; the Dockerfile's `ENV`,
+ * which tests/repo/dockerfile_test.ts keeps equal).
+ *
+ * @example
+ * ```ts
+ * import { startTaskEnv } from "./run.ts";
+ * startTaskEnv('{"tasks":{"start":"MALLOC_ARENA_MAX=2 deno run mod.ts"}}');
+ * // { MALLOC_ARENA_MAX: "2" }
+ * ```
+ */
+export function startTaskEnv(denoJson: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const word of startTaskWords(denoJson)) {
+    const m = word.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
+    if (!m) break;
+    env[m[1]] = m[2];
+  }
+  return env;
+}
+
+function startTaskWords(denoJson: string): string[] {
   const tasks = (JSON.parse(denoJson) as { tasks?: Record<string, unknown> })
     .tasks ?? {};
   const start = tasks.start;
@@ -199,7 +225,7 @@ export function startTaskV8Flags(denoJson: string): string[] {
         typeof (start as { command?: unknown }).command === "string"
     ? (start as { command: string }).command
     : "";
-  return command.split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
+  return command.trim().split(/\s+/).filter((w) => w !== "");
 }
 
 async function machine(hz: number, measured: boolean): Promise<Machine> {
@@ -336,16 +362,16 @@ async function main(args: BenchArgs): Promise<number> {
   const log = (line: string) => console.error(line);
   const loadBefore = await loadAvg();
   log(`machine: ${machineLine(m)}; load average ${loadBefore}`);
+  const denoJson = await Deno.readTextFile(new URL("./deno.json", root));
   const denoFlags = [
-    ...(args.startFlags
-      ? startTaskV8Flags(
-        await Deno.readTextFile(new URL("./deno.json", root)),
-      )
-      : []),
+    ...(args.startFlags ? startTaskV8Flags(denoJson) : []),
     ...args.denoFlags,
   ];
+  const denoEnv = args.startFlags ? startTaskEnv(denoJson) : {};
+  const envWords = Object.entries(denoEnv).map(([k, v]) => `${k}=${v} `)
+    .join("");
   log(
-    `daemon: deno run ${denoFlags.join(" ")} ${entry} ${
+    `daemon: ${envWords}deno run ${denoFlags.join(" ")} ${entry} ${
       args.daemonFlags.join(" ")
     }`,
   );
@@ -402,6 +428,7 @@ async function main(args: BenchArgs): Promise<number> {
     const options = {
       daemonFlags: args.daemonFlags,
       denoFlags,
+      denoEnv,
       n: p.n,
       apf: p.apf,
       idleMs: p.idleMs,
@@ -429,7 +456,7 @@ async function main(args: BenchArgs): Promise<number> {
   let floor: RuntimeFloor | undefined;
   if (args.idle > 0) {
     log("running the runtime floor (no project code) ...");
-    floor = await measureRuntimeFloor(denoFlags, IDLE_MS);
+    floor = await measureRuntimeFloor(denoFlags, IDLE_MS, denoEnv);
   }
 
   let core: CoreBench[] = [];
@@ -450,8 +477,10 @@ async function main(args: BenchArgs): Promise<number> {
         ? "private network namespace, delayed ACKs off (--quickack)"
         : "host, delayed ACKs on (Linux default)"
     }${
-      args.daemonFlags.length + denoFlags.length > 0
-        ? `; daemon flags: ${[...denoFlags, ...args.daemonFlags].join(" ")}`
+      args.daemonFlags.length + denoFlags.length + envWords.length > 0
+        ? `; daemon: ${envWords}${
+          [...denoFlags, ...args.daemonFlags].join(" ")
+        }`
         : ""
     }\n`,
   );

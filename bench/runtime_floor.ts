@@ -46,7 +46,8 @@ export function parseFloorStatus(status: string): RuntimeFloor {
 
 /**
  * Starts the API double, runs this file as its own `deno run` process with
- * `denoFlags`, and returns its memory after `idleMs` idle.
+ * `denoFlags` and `env` (the daemon's), and returns its memory after
+ * `idleMs` idle.
  *
  * @example
  * Not run: a process of its own and `idleMs` of waiting (`deno task bench` runs it).
@@ -58,6 +59,7 @@ export function parseFloorStatus(status: string): RuntimeFloor {
 export async function measureRuntimeFloor(
   denoFlags: readonly string[],
   idleMs: number,
+  env: Record<string, string> = {},
 ): Promise<RuntimeFloor> {
   await using api = await startApiServer();
   const dir = await Deno.makeTempDir({ prefix: "krs-floor-" });
@@ -76,6 +78,7 @@ export async function measureRuntimeFloor(
         caFile,
         String(idleMs),
       ],
+      env,
       stdout: "piped",
       stderr: "piped",
     }).output();

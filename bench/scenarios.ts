@@ -186,6 +186,8 @@ export interface ScenarioOptions {
   /** More daemon flags and `deno run` flags (experiments). */
   daemonFlags?: string[];
   denoFlags?: string[];
+  /** Environment for the daemon on top of the harness's (the start task's). */
+  denoEnv?: Record<string, string>;
 }
 
 interface Env {
@@ -294,6 +296,7 @@ export async function runBacklog(
       entry: options.entry,
       extraFlags: options.daemonFlags,
       denoFlags: options.denoFlags,
+      env: options.denoEnv,
     }, options.clockTicks);
     let readyAt: number | undefined;
     const ready = daemon.waitReady(options.timeoutMs).then(
@@ -377,6 +380,7 @@ export async function runStorm(
       entry: options.entry,
       extraFlags: options.daemonFlags,
       denoFlags: options.denoFlags,
+      env: options.denoEnv,
     }, options.clockTicks);
     await daemon.waitReady(60_000);
     // Let start-up work (module compilation, first lists) settle so that

@@ -61,11 +61,42 @@ export function trimForCache(
       status: mark,
     } as unknown as CertificateSigningRequest;
   }
-  if (!isObject(status)) return { ...csr, metadata };
+  const kept = { ...csr, metadata, spec: shareKnownStrings(csr.spec) };
+  if (!isObject(status)) return kept;
   const { certificate: _certificate, ...rest } = status;
-  return {
-    ...csr,
-    metadata,
-    status: rest,
-  } as CertificateSigningRequest;
+  return { ...kept, status: rest } as CertificateSigningRequest;
+}
+
+/**
+ * The values every kubelet's CSR repeats, one copy each. `JSON.parse` makes a
+ * new string for each occurrence; sharing these saves ~190 bytes per pending
+ * CSR (~1 MiB in a 5,000-CSR backlog). A fixed table: nothing a requester
+ * sends can make it grow.
+ */
+const KNOWN_STRINGS = new Map(
+  [
+    KUBELET_SERVING_SIGNER,
+    "digital signature",
+    "key encipherment",
+    "server auth",
+    "system:nodes",
+    "system:authenticated",
+  ].map((s) => [s, s]),
+);
+
+function shared(value: unknown): unknown {
+  return typeof value === "string" ? KNOWN_STRINGS.get(value) ?? value : value;
+}
+
+function shareKnownStrings(
+  spec: CertificateSigningRequest["spec"],
+): CertificateSigningRequest["spec"] {
+  const out = { ...spec, signerName: shared(spec.signerName) as string };
+  if (Array.isArray(spec.usages)) {
+    out.usages = spec.usages.map(shared) as string[];
+  }
+  if (Array.isArray(spec.groups)) {
+    out.groups = spec.groups.map(shared) as string[];
+  }
+  return out;
 }

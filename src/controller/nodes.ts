@@ -103,7 +103,7 @@ function sameAddresses(
  */
 export function startNodeCache(options: NodeCacheOptions): NodeCache {
   const addresses = new Map<string, readonly NodeAddress[]>();
-  const owners = new Map<string, Set<string>>();
+  const owners = new Map<string, string | Set<string>>();
   // Nodes whose ignored addresses were logged: once per Node until they
   // are fixed or the Node goes.
   const warned = new Set<string>();
@@ -119,13 +119,19 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
     ) {
       for (const value of values) {
         const key = `${kind}:${value}`;
-        let set = owners.get(key);
+        const now = owners.get(key);
+        // One owner, by far the common case, is kept as its name: a Set
+        // per address costs ~100 bytes, 1 MiB for 5,000 Nodes.
         if (add) {
-          if (!set) owners.set(key, set = new Set());
-          set.add(name);
-        } else if (set) {
-          set.delete(name);
-          if (set.size === 0) owners.delete(key);
+          if (now === undefined || now === name) owners.set(key, name);
+          else if (typeof now === "string") {
+            owners.set(key, new Set([now, name]));
+          } else now.add(name);
+        } else if (now === name) {
+          owners.delete(key);
+        } else if (now !== undefined && typeof now !== "string") {
+          now.delete(name);
+          if (now.size === 1) owners.set(key, [...now][0]);
         }
       }
     }
@@ -218,8 +224,11 @@ export function startNodeCache(options: NodeCacheOptions): NodeCache {
 
   return {
     addressesOf: (name) => addresses.get(name),
-    ownersOf: (kind, value) =>
-      [...(owners.get(`${kind}:${value}`) ?? [])].sort(),
+    ownersOf: (kind, value) => {
+      const now = owners.get(`${kind}:${value}`);
+      if (now === undefined) return [];
+      return typeof now === "string" ? [now] : [...now].sort();
+    },
     synced: () => synced,
     whenSynced: () => syncedPromise,
     size: () => addresses.size,

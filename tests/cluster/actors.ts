@@ -248,6 +248,8 @@ export async function startApprover(
     args?: string[];
     /** Deno flags before the permissions (e.g. the start task's `--v8-flags=…`). */
     denoFlags?: string[];
+    /** More environment (e.g. the start task's `MALLOC_*` settings). */
+    env?: Record<string, string>;
   },
 ): Promise<Approver> {
   const kubeconfig = await writeKubeconfig(
@@ -279,6 +281,7 @@ export async function startApprover(
     {
       cwd: REPO,
       env: {
+        ...options.env,
         NO_COLOR: "1",
         POD_NAME: identity,
         POD_NAMESPACE: "kubelet-rubber-stamp",

@@ -37,7 +37,7 @@ import {
 } from "./actors.ts";
 import { dumpLogs, killAll } from "./processes.ts";
 import { runClusterBench, table } from "../../bench/cluster.ts";
-import { startTaskV8Flags } from "../../bench/run.ts";
+import { startTaskEnv, startTaskV8Flags } from "../../bench/run.ts";
 import { type FreezeProxy, startFreezeProxy } from "./freeze_proxy.ts";
 import {
   type BookmarkProbe,
@@ -982,15 +982,15 @@ Deno.test({
       async () => {
         // The bench starts its own daemon: no other may hold the Lease.
         for (const d of daemons) await d.proc.stop();
-        const v8 = startTaskV8Flags(
-          await Deno.readTextFile(`${REPO}deno.json`),
-        );
+        const denoJson = await Deno.readTextFile(`${REPO}deno.json`);
+        const v8 = startTaskV8Flags(denoJson);
         const result = await runClusterBench(plane, {
           backlog: 500,
           storm: 300,
           rate: 100,
           tokenFile,
           denoFlags: v8,
+          denoEnv: startTaskEnv(denoJson),
           // 10.16.0.0 and up: clear of every address the cases above use.
           ipOffset: 0x100000,
           log,

@@ -11,7 +11,7 @@
  * 20% headroom and still fails a change that drops lite mode or makes the
  * daemon hold much more.
  */
-import { startTaskV8Flags } from "../../bench/run.ts";
+import { startTaskEnv, startTaskV8Flags } from "../../bench/run.ts";
 import { freePort, spawnDaemon } from "../../bench/daemon_process.ts";
 import { kubeconfigText } from "../../bench/kubeconfig.ts";
 import { parseProcStatus } from "../../bench/proc.ts";
@@ -43,9 +43,8 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   async fn() {
     const root = new URL("../../", import.meta.url);
-    const denoFlags = startTaskV8Flags(
-      await Deno.readTextFile(new URL("deno.json", root)),
-    );
+    const denoJson = await Deno.readTextFile(new URL("deno.json", root));
+    const denoFlags = startTaskV8Flags(denoJson);
     assert(denoFlags.length > 0, "expected V8 flags in the start task");
     const fleet = await buildFleet(N, "mem");
     const api = await startApiServer({
@@ -81,6 +80,7 @@ Deno.test({
       port: freePort(),
       entry: new URL("mod.ts", root).pathname,
       denoFlags,
+      env: startTaskEnv(denoJson),
     }, 100);
     try {
       const deadline = Date.now() + 180_000;

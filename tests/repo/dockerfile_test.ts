@@ -142,7 +142,10 @@ async function startTask(): Promise<{ flags: string[]; entry: string }> {
   const config = JSON.parse((await readRepoFile("deno.json"))!);
   const start: string = config.tasks?.start;
   assert(typeof start === "string", "expected a `start` task in deno.json");
-  const words = start.trim().split(/\s+/);
+  // Leading NAME=value words are the environment (see the ENV test).
+  const words = start.trim().split(/\s+/).filter((w) =>
+    !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)
+  );
   assertEquals(words.slice(0, 2), ["deno", "run"], "start task");
   return {
     flags: permissionFlags(words),
@@ -336,5 +339,24 @@ Deno.test(".dockerignore: allow-list that still lets every COPY source in", asyn
   );
   for (const source of sources) {
     assert(allowed.has(source), `.dockerignore must re-include "${source}"`);
+  }
+});
+
+Deno.test("Dockerfile: the image's ENV equals the start task's environment (glibc's malloc settings, measured)", async () => {
+  const stages = await loadStages();
+  const final = stages.at(-1)!;
+  const env: Record<string, string> = {};
+  for (const i of final.instructions.filter((i) => i.keyword === "ENV")) {
+    for (const pair of i.args.trim().split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      assert(eq > 0, `expected ENV NAME=value pairs, found "${pair}"`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  const { startTaskEnv } = await import("../../bench/run.ts");
+  const started = startTaskEnv((await readRepoFile("deno.json"))!);
+  assertEquals(env, started, "ENV vs the start task's NAME=value words");
+  for (const name of ["MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"]) {
+    assert(name in started, `expected ${name} in the start task`);
   }
 });

@@ -33,6 +33,7 @@ import {
   DEFAULT_ARGS,
   parseBenchArgs,
   quickAckCommand,
+  startTaskEnv,
   startTaskV8Flags,
 } from "../../../bench/run.ts";
 import { ipFor } from "../../../bench/scenarios.ts";
@@ -364,6 +365,17 @@ Deno.test("limitCell names how the default limit came out", () => {
   assertEquals(limitCell({ apf: false }), "default (no APF: 20, burst 30)");
   assertEquals(limitCell({ qps: 0, burst: 30 }), "unlimited");
   assertEquals(limitCell({ qps: 5, burst: 7, apf: true }), "5 (burst 7)");
+});
+
+Deno.test("startTaskEnv reads the NAME=value words before deno, and nothing after", () => {
+  assertEquals(
+    startTaskEnv(
+      '{"tasks":{"start":"MALLOC_ARENA_MAX=2 MALLOC_TOP_PAD_=0 deno run --v8-flags=--lite-mode X=1 mod.ts"}}',
+    ),
+    { MALLOC_ARENA_MAX: "2", MALLOC_TOP_PAD_: "0" },
+  );
+  assertEquals(startTaskEnv('{"tasks":{"start":"deno run mod.ts"}}'), {});
+  assertEquals(startTaskEnv("{}"), {});
 });
 
 Deno.test("startTaskV8Flags reads the start task's --v8-flags", () => {
