@@ -26,16 +26,30 @@ export interface ProcMemory {
  * ```
  */
 export function parseProcStatus(text: string): ProcMemory {
-  const field = (name: string): number => {
-    const m = new RegExp(`^${name}:\\s*(\\d+)\\s*kB\\s*$`, "m").exec(text);
-    if (!m) {
-      throw new Error(
-        `/proc status: expected a "${name}: <n> kB" line, found none`,
-      );
-    }
-    return Number(m[1]);
+  return {
+    peakRssKib: procStatusField(text, "VmHWM"),
+    rssKib: procStatusField(text, "VmRSS"),
   };
-  return { peakRssKib: field("VmHWM"), rssKib: field("VmRSS") };
+}
+
+/**
+ * One `<name>: <n> kB` line of `/proc/<pid>/status` text, in kibibytes.
+ * Throws when it is missing.
+ *
+ * @example
+ * ```ts
+ * import { procStatusField } from "./proc.ts";
+ * procStatusField("RssFile:\t 34540 kB\n", "RssFile"); // 34540
+ * ```
+ */
+export function procStatusField(text: string, name: string): number {
+  const m = new RegExp(`^${name}:\\s*(\\d+)\\s*kB\\s*$`, "m").exec(text);
+  if (!m) {
+    throw new Error(
+      `/proc status: expected a "${name}: <n> kB" line, found none`,
+    );
+  }
+  return Number(m[1]);
 }
 
 /** CPU time from `/proc/<pid>/stat`, in clock ticks. */

@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: the real daemon, as a separate process with the `start`
- * task's V8 flags and environment (what the image ships), against the in-repo API server
- * double over loopback TLS. With default flags against the double with its
+ * task's V8 flags and environment (what the image ships), against the
+ * in-repo API server double over loopback TLS. With default flags against the double with its
  * API Priority and Fairness headers (so no client-side limit, as against
  * kube-apiserver): a backlog, a storm, and an idle run (RSS after syncing
  * and approving 1,000 Nodes and CSRs); then the same default flags against
@@ -23,8 +23,8 @@
  * A size of 0 skips that run. `--no-default-qps` skips the runs without APF
  * headers. `--entry` runs another checkout's daemon (to compare a change);
  * `--daemon-flag`/`--deno-flag` pass flags through; `--no-start-flags`
- * drops the `start` task's V8 flags and environment; `--quickack` is explained at
- * {@linkcode quickAckCommand}.
+ * drops the `start` task's V8 flags and environment; `--quickack` is
+ * explained at {@linkcode quickAckCommand}.
  *
  * @module
  */
@@ -57,7 +57,7 @@ export interface BenchArgs {
   idle: number;
   /** Also run against the double without APF headers (default flags: 20 qps, burst 30). */
   defaultQps: boolean;
-  /** Run the daemon with the `start` task's V8 flags and environment (what ships). */
+  /** Run the daemon with the `start` task's V8 flags and environment (ships). */
   startFlags: boolean;
   /** Run the decision-core `deno bench`. */
   core: boolean;
@@ -278,7 +278,6 @@ async function coreBench(root: URL): Promise<CoreBench[]> {
   return parseBenchJson(new TextDecoder().decode(out.stdout));
 }
 
-/** How long the idle run waits after the last approval before sampling RSS. */
 /**
  * How long the idle run waits before it reads the RSS: V8's memory reducer
  * shrinks the heap ~8 s after activity stops (measured: 69.9 MiB at 5 s,
@@ -490,7 +489,9 @@ async function main(args: BenchArgs): Promise<number> {
   }
   if (floor) {
     out.push(
-      `Runtime floor, idle ${IDLE_MS / 1000} s with the same V8 flags: ${
+      `Runtime floor, idle ${
+        IDLE_MS / 1000
+      } s with the same V8 flags and environment: ${
         formatMiB(floor.rssKib * 1024)
       } RSS (${
         formatMiB(floor.fileKib * 1024)

@@ -13,6 +13,7 @@
  * @module
  */
 import { startApiServer } from "../tests/support/api_server.ts";
+import { procStatusField } from "./proc.ts";
 
 /** Memory of the floor process once idle, in kibibytes. */
 export interface RuntimeFloor {
@@ -32,22 +33,17 @@ export interface RuntimeFloor {
  */
 export function parseFloorStatus(status: string): RuntimeFloor {
   // floor_script.ts prints the status lines as they are.
-  const field = (name: string) => {
-    const m = status.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"));
-    if (!m) throw new Error(`/proc status: no "${name}: <n> kB" line`);
-    return Number(m[1]);
-  };
   return {
-    rssKib: field("VmRSS"),
-    anonKib: field("RssAnon"),
-    fileKib: field("RssFile"),
+    rssKib: procStatusField(status, "VmRSS"),
+    anonKib: procStatusField(status, "RssAnon"),
+    fileKib: procStatusField(status, "RssFile"),
   };
 }
 
 /**
- * Starts the API double, runs this file as its own `deno run` process with
- * `denoFlags` and `env` (the daemon's), and returns its memory after
- * `idleMs` idle.
+ * Starts the API double, runs `floor_script.ts` as its own `deno run`
+ * process with `denoFlags` and `env` (the daemon's), and returns its memory
+ * after `idleMs` idle.
  *
  * @example
  * Not run: a process of its own and `idleMs` of waiting (`deno task bench` runs it).

@@ -142,10 +142,9 @@ async function startTask(): Promise<{ flags: string[]; entry: string }> {
   const config = JSON.parse((await readRepoFile("deno.json"))!);
   const start: string = config.tasks?.start;
   assert(typeof start === "string", "expected a `start` task in deno.json");
-  // Leading NAME=value words are the environment (see the ENV test).
-  const words = start.trim().split(/\s+/).filter((w) =>
-    !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)
-  );
+  // The NAME=value words before `deno` are the environment (see the ENV test).
+  const all = start.trim().split(/\s+/);
+  const words = all.slice(Math.max(0, all.indexOf("deno")));
   assertEquals(words.slice(0, 2), ["deno", "run"], "start task");
   return {
     flags: permissionFlags(words),

@@ -204,18 +204,21 @@ Deno.test("every list flag appends on every occurrence and splits on commas, in 
   }
 });
 
+/** Every repeatable policy flag, some twice, some comma-separated. */
+const REPEATED_POLICY_ARGS = [
+  "--protected-cidrs",
+  "10.0.0.0/8",
+  "--protected-cidrs",
+  "192.168.0.0/16",
+  "--protected-names=api.example",
+  "--protected-names=vip.example,lb.example",
+  "--shared-address-cidrs=203.0.113.0/24",
+  "--shared-address-cidrs=198.51.100.7",
+  "--api-service-ip=10.96.0.1",
+];
+
 Deno.test("repeated --protected-cidrs and --protected-names reach the daemon's policy, every occurrence", () => {
-  const flags = parseFlags([
-    "--protected-cidrs",
-    "10.0.0.0/8",
-    "--protected-cidrs",
-    "192.168.0.0/16",
-    "--protected-names=api.example",
-    "--protected-names=vip.example,lb.example",
-    "--shared-address-cidrs=203.0.113.0/24",
-    "--shared-address-cidrs=198.51.100.7",
-    "--api-service-ip=10.96.0.1",
-  ]);
+  const flags = parseFlags(REPEATED_POLICY_ARGS);
   const policy = policyFromFlags(flags, ["fd00::1"]);
   assertEquals(policy.protectedCidrs, ["10.0.0.0/8", "192.168.0.0/16"]);
   assertEquals(policy.protectedNames, [
@@ -226,18 +229,7 @@ Deno.test("repeated --protected-cidrs and --protected-names reach the daemon's p
   assertEquals(policy.sharedAddressCidrs, ["203.0.113.0/24", "198.51.100.7"]);
   assertEquals(policy.apiServiceIps, ["10.96.0.1", "fd00::1"]);
   // check builds the same policy from the same flags.
-  const check = parseCheckArgs([
-    "csr.yaml",
-    "--protected-cidrs",
-    "10.0.0.0/8",
-    "--protected-cidrs",
-    "192.168.0.0/16",
-    "--protected-names=api.example",
-    "--protected-names=vip.example,lb.example",
-    "--shared-address-cidrs=203.0.113.0/24",
-    "--shared-address-cidrs=198.51.100.7",
-    "--api-service-ip=10.96.0.1",
-  ]);
+  const check = parseCheckArgs(["csr.yaml", ...REPEATED_POLICY_ARGS]);
   assertEquals(
     JSON.stringify(check.policy),
     JSON.stringify(policyFromFlags(flags)),
